@@ -1,0 +1,39 @@
+# driftcar: `make demo` runs the self-contained demo, `make test` the whole test suite (both set up what they need).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test venv check pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/driftcar demo
+
+check: venv
+	$(BIN)/ruff check sidecar detectors storage alerts tests bench
+	$(BIN)/mypy
+
+pytest: venv
+	bash scripts/ensure-services.sh
+	bash scripts/pytest.sh
+
+test: check pytest
+
+bench: venv
+	bash scripts/ensure-services.sh --bench
+	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/detectors.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache driftcar.db* driftcar-spool

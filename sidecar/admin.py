@@ -1,0 +1,119 @@
+"""The admin server (its own port, never proxied): health, readiness, metrics and record inspection."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+
+import aiohttp
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sidecar.app import PROXY_APP, REGISTRY, SESSION, SETTINGS, STORE, WRITER
+from sidecar.errors import BadRequest, DriftcarError, Unauthorized
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_MAX_LIMIT = 1000
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    """A JSON response serialised with orjson (non-str keys and numpy scalars allowed)."""
+    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn driftcar's error tree (and aiohttp's HTTP errors) into `{"error": ...}` responses."""
+    try:
+        return await handler(request)
+    except DriftcarError as exc:
+        return json_response({"error": str(exc)}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_response({"error": exc.reason}, status=exc.status)
+
+
+def _auth_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if expected is not None and request.path not in _OPEN_PATHS:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise Unauthorized("a valid bearer token is required (Authorization: Bearer ...)")
+        return await handler(request)
+
+    return auth
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the upstream answers HTTP and the store accepts a write."""
+    proxy_app = request.app[PROXY_APP]
+    settings = proxy_app[SETTINGS]
+    checks: dict[str, str] = {}
+    try:
+        timeout = aiohttp.ClientTimeout(total=min(2.0, settings.timeouts.connect + 1))
+        async with proxy_app[SESSION].get(settings.upstream + "/", timeout=timeout) as resp:
+            await resp.read()
+        checks["upstream"] = "ok"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        checks["upstream"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await asyncio.wait_for(proxy_app[STORE].ping(), timeout=5.0)
+        checks["store"] = "ok"
+    except Exception as exc:  # any driver error means "not ready"; the reason is reported, not raised
+        checks["store"] = f"not writable: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition of the sidecar's registry."""
+    registry = request.app[PROXY_APP][REGISTRY]
+    body = await asyncio.to_thread(generate_latest, registry)
+    resp = web.Response(body=body)
+    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return resp
+
+
+async def records(request: web.Request) -> web.Response:
+    """The newest records as JSON: `?limit=` (default 50, max 1000) and optional `?model=`."""
+    raw = request.query.get("limit", "50")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequest(f"limit must be an integer, got {raw!r}") from None
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {_MAX_LIMIT}")
+    model = request.query.get("model") or None
+    proxy_app = request.app[PROXY_APP]
+    rows = await proxy_app[STORE].recent(limit, model=model)
+    return json_response({"records": [asdict(r) for r in rows], "writer": asdict(proxy_app[WRITER].stats())})
+
+
+def create_admin_app(proxy_app: web.Application) -> web.Application:
+    """The admin app; it reads the resources the proxy app owns."""
+    settings = proxy_app[SETTINGS]
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    app = web.Application(middlewares=[error_middleware, _auth_middleware(token)])
+    app[PROXY_APP] = proxy_app
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/records", records)
+    return app

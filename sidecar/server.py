@@ -1,0 +1,91 @@
+"""Running the sidecar: both apps on their ports, graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from sidecar.admin import create_admin_app
+from sidecar.app import WRITER, create_app
+from sidecar.settings import Settings
+from storage.writer import WriterStats
+
+logger = logging.getLogger(__name__)
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            return int(addr[1])
+    raise RuntimeError("site has no TCP address")
+
+
+class Sidecar:
+    """The proxy and the admin server in one process; ports 0 pick free ports (see `port`, `admin_port`)."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.app = create_app(settings, registry)
+        self.admin_app = create_admin_app(self.app)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=settings.shutdown_timeout)
+        self._admin_runner = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=5.0)
+        self.port = 0
+        self.admin_port = 0
+
+    async def start(self) -> None:
+        """Open the store, start capture and bind both ports."""
+        s = self.settings
+        await self._runner.setup()
+        try:
+            site = web.TCPSite(self._runner, s.host, s.port, reuse_port=s.workers > 1, backlog=1024)
+            await site.start()
+            self.port = _bound_port(self._runner)
+            await self._admin_runner.setup()
+            await web.TCPSite(self._admin_runner, s.admin_host, s.admin_port).start()
+            self.admin_port = _bound_port(self._admin_runner)
+        except OSError:
+            await self.stop()
+            raise
+        logger.info(
+            "driftcar proxying %s:%d -> %s; admin on %s:%d", s.host, self.port, s.upstream, s.admin_host,
+            self.admin_port,
+        )
+
+    def app_writer_stats(self) -> WriterStats:
+        """The writer's counters (records accepted, written, spooled, dropped)."""
+        return self.app[WRITER].stats()
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish, flush every captured record, close the store."""
+        logger.info("driftcar shutting down: draining requests and flushing records")
+        await self._runner.cleanup()
+        await self._admin_runner.cleanup()
+        logger.info("driftcar stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    sidecar = Sidecar(settings)
+    await sidecar.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await sidecar.stop()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (for demos and tests that must know ports before starting)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

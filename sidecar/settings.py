@@ -1,0 +1,180 @@
+"""Configuration: pydantic settings from CLI options, `DRIFTCAR_*` environment variables and a YAML file."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from sidecar.capture.options import CaptureOptions
+from sidecar.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./driftcar.db"
+
+
+class RouteConfig(BaseModel):
+    """Capture settings for the requests whose path matches `path` (a glob, e.g. `/v1/models/*`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    """Glob matched against the request path; the first matching route wins."""
+    methods: list[str] = Field(default_factory=lambda: ["POST"])
+    """HTTP methods whose exchanges are captured on this route."""
+    capture: bool = True
+    """False: proxy only, record nothing."""
+    sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of successful requests recorded, chosen deterministically by a hash of the request id."""
+    keep_errors: bool = True
+    """Record failed requests (HTTP >= 400, upstream errors) regardless of `sample_rate`."""
+    redact: list[str] = Field(default_factory=list)
+    """Feature names whose values never reach the store."""
+    redact_mode: Literal["drop", "hash"] = "hash"
+    """`drop` removes the field; `hash` stores a salted SHA-256 (keeps cardinality for drift on categories)."""
+    adapter: CaptureOptions = Field(default_factory=CaptureOptions)
+    """Protocol adapter and its options (JSON paths, feature names, model name)."""
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [m.upper() for m in v]
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when this route applies to the request."""
+        return method in self.methods and fnmatch.fnmatchcase(path, self.path)
+
+
+class TimeoutSettings(BaseModel):
+    """Upstream timeouts in seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connect: float = Field(default=5.0, gt=0)
+    """Time to open a connection to the upstream."""
+    read: float = Field(default=60.0, gt=0)
+    """Longest silence while waiting for the upstream's response headers or its next body chunk."""
+    total: float | None = Field(default=None, gt=0)
+    """Whole-request limit (None: unlimited, suitable for streamed responses)."""
+
+
+class CaptureSettings(BaseModel):
+    """The capture queue, the writer and the spool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
+    """Bodies larger than this are proxied whole but recorded as `not captured: too large`."""
+    queue_max_exchanges: int = Field(default=10_000, ge=1)
+    queue_max_bytes: int = Field(default=64 << 20, ge=1)
+    """Exchanges waiting to be parsed, bounded in count and in body bytes."""
+    writer_max_records: int = Field(default=100_000, ge=1)
+    writer_max_bytes: int = Field(default=128 << 20, ge=1)
+    batch_size: int = Field(default=2_000, ge=1)
+    flush_interval: float = Field(default=0.5, gt=0)
+    spool_dir: Path = Path("./driftcar-spool")
+    spool_max_bytes: int = Field(default=1 << 30, ge=0)
+    redaction_salt: SecretStr | None = None
+    """Salt for `redact_mode: hash` (set DRIFTCAR_CAPTURE__REDACTION_SALT); a random per-process salt if unset."""
+    max_models: int = Field(default=50, ge=1)
+    """Distinct model labels in metrics; further models are labelled `other`."""
+
+
+class Settings(BaseSettings):
+    """Everything `driftcar serve` needs; CLI options > environment > YAML file > defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTCAR_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    upstream: str
+    """Base URL of the model server, e.g. http://127.0.0.1:8000."""
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=9090, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    """Bearer token required by the admin API (all but /healthz, /readyz, /metrics); none: open."""
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    """Per-route capture options; requests matching none are captured with automatic protocol detection."""
+    upstream_connections: int = Field(default=100, ge=1)
+    """Keep-alive connection pool size towards the upstream."""
+    shutdown_timeout: float = Field(default=30.0, gt=0)
+    """On SIGTERM: how long in-flight requests may take to finish."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Proxy worker processes sharing the port (SO_REUSEPORT)."""
+
+    @field_validator("upstream")
+    @classmethod
+    def _check_upstream(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+    def route_for(self, method: str, path: str) -> RouteConfig | None:
+        """The first configured route matching the request, if any."""
+        for route in self.routes:
+            if route.matches(method, path):
+                return route
+        return None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping; raise ConfigError naming the file on failure."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p}: invalid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  {loc}: {msg}")
+    return f"invalid configuration ({source}):\n" + "\n".join(lines)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from an optional YAML file, the environment and explicit overrides (None values ignored)."""
+    file_values: dict[str, Any] = read_yaml(config_file) if config_file else {}
+    cli_values = {k: v for k, v in overrides.items() if v is not None}
+    source = f"{config_file}, environment, options" if config_file else "environment, options"
+    try:
+        merged = _deep_merge(_deep_merge(file_values, _env_values()), cli_values)
+        # model_validate skips pydantic-settings' own source loading: the layers are merged above.
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _env_values() -> dict[str, Any]:
+    """The DRIFTCAR_* environment as nested values (pydantic-settings' own parsing)."""
+    source = EnvSettingsSource(Settings, env_prefix="DRIFTCAR_", env_nested_delimiter="__")
+    return dict(source())
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
