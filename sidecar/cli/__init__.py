@@ -35,7 +35,7 @@ class CliError(Exception):
 
 def _load(name: str) -> Subcommand:
     module_name, _ = SUBCOMMANDS[name]
-    module: Subcommand = importlib.import_module(module_name)  # type: ignore[assignment]
+    module: Subcommand = importlib.import_module(module_name)
     return module
 
 
