@@ -11,6 +11,7 @@ from dataclasses import asdict
 import aiohttp
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.app import PROXY_APP, REGISTRY, SESSION, SETTINGS, STORE, WRITER
@@ -42,7 +43,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response({"error": exc.reason}, status=exc.status)
 
 
-def _auth_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _auth_middleware(token: str | None) -> Middleware:
     expected = f"Bearer {token}".encode() if token else None
 
     @web.middleware
@@ -79,7 +80,9 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as exc:  # any driver error means "not ready"; the reason is reported, not raised
         checks["store"] = f"not writable: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    return json_response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -70,27 +70,43 @@ class Metrics:
 class QueueCollector(Collector):
     """Reads the capture queue and the writer's counters at scrape time."""
 
-    def __init__(self, queue_depth: Callable[[], tuple[int, int]], writer_stats: Callable[[], WriterStats]) -> None:
+    def __init__(
+        self, queue_depth: Callable[[], tuple[int, int]], writer_stats: Callable[[], WriterStats]
+    ) -> None:
         self._queue_depth = queue_depth
         self._writer_stats = writer_stats
 
     def collect(self) -> Iterator[Metric]:
         """Yield the current values."""
         exchanges, nbytes = self._queue_depth()
-        yield GaugeMetricFamily("driftcar_capture_queue_exchanges", "Exchanges waiting to be parsed.", exchanges)
+        yield GaugeMetricFamily(
+            "driftcar_capture_queue_exchanges", "Exchanges waiting to be parsed.", exchanges
+        )
         yield GaugeMetricFamily("driftcar_capture_queue_bytes", "Body bytes waiting to be parsed.", nbytes)
         s = self._writer_stats()
         for name, doc, value in (
             ("driftcar_records_accepted", "Records accepted for storage.", s.accepted),
             ("driftcar_records_written", "Records committed to the store.", s.written),
-            ("driftcar_records_spooled", "Records written to the on-disk spool while the store lagged or was down.",
-             s.spooled),
+            (
+                "driftcar_records_spooled",
+                "Records written to the on-disk spool while the store lagged or was down.",
+                s.spooled,
+            ),
             ("driftcar_records_replayed", "Spooled records replayed into the store.", s.replayed),
-            ("driftcar_records_dropped", "Records lost because the writer queue and the spool were both full.",
-             s.dropped),
+            (
+                "driftcar_records_dropped",
+                "Records lost because the writer queue and the spool were both full.",
+                s.dropped,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
-        yield GaugeMetricFamily("driftcar_writer_queue_records", "Records waiting to be written.", s.queue_records)
-        yield GaugeMetricFamily("driftcar_writer_queue_bytes", "Approximate bytes waiting to be written.", s.queue_bytes)
+        yield GaugeMetricFamily(
+            "driftcar_writer_queue_records", "Records waiting to be written.", s.queue_records
+        )
+        yield GaugeMetricFamily(
+            "driftcar_writer_queue_bytes", "Approximate bytes waiting to be written.", s.queue_bytes
+        )
         yield GaugeMetricFamily("driftcar_spool_bytes", "Bytes in the on-disk spool.", s.spool_bytes)
-        yield GaugeMetricFamily("driftcar_store_up", "1 when the last write to the store succeeded.", int(s.store_up))
+        yield GaugeMetricFamily(
+            "driftcar_store_up", "1 when the last write to the store succeeded.", int(s.store_up)
+        )

@@ -24,8 +24,16 @@ logger = logging.getLogger(__name__)
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
-        "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Trailers",
+        "Transfer-Encoding",
+        "Upgrade",
     )
 )
 # aiohttp writes these itself from the request/response it sends.
@@ -180,6 +188,8 @@ class Proxy:
                         latency_ms=(time.perf_counter() - t0) * 1000.0,
                         error=error or resp_tee.error,
                         truncated=tee.truncated("request") | resp_tee.truncated("response"),
+                        request_size=tee.size if tee.truncated("request") else None,
+                        response_size=resp_tee.size if resp_tee.truncated("response") else None,
                     )
                 )
 
@@ -202,7 +212,9 @@ class Proxy:
         if length is not None and length <= self._limit and not streamed:
             body = await upstream.read()
             tee.feed(body)
-            buffered = _ExactResponse(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
+            buffered = _ExactResponse(
+                status=upstream.status, reason=upstream.reason, headers=headers, body=body
+            )
             buffered._keep_absent = absent
             return buffered
         if length is not None:
@@ -261,7 +273,7 @@ class _Tee:
         """`{side}` when the body exceeded the limit."""
         return frozenset((side,)) if self.size > self._limit else frozenset()
 
-    async def relay(self, stream: web.StreamReader | aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    async def relay(self, stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
         """Stream a request body to the upstream while keeping the capture copy."""
         async for chunk in stream.iter_any():
             self.feed(chunk)

@@ -52,7 +52,11 @@ class Sidecar:
             await self.stop()
             raise
         logger.info(
-            "driftcar proxying %s:%d -> %s; admin on %s:%d", s.host, self.port, s.upstream, s.admin_host,
+            "driftcar proxying %s:%d -> %s; admin on %s:%d",
+            s.host,
+            self.port,
+            s.upstream,
+            s.admin_host,
             self.admin_port,
         )
 

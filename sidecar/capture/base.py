@@ -97,7 +97,7 @@ class Adapter(Protocol):
 
 
 class CaptureError(DriftcarError):
-    """An exchange an adapter cannot read; adapters turn it into `Extraction.error`, it never leaves capture."""
+    """An exchange an adapter cannot read; it becomes `Extraction.error` and never leaves capture."""
 
 
 JSONValue = Any

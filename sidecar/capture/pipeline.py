@@ -91,7 +91,9 @@ class CapturePipeline:
         self._max_items = cap.queue_max_exchanges
         self._max_bytes = cap.queue_max_bytes
         self._limit = cap.max_body_bytes
-        salt = cap.redaction_salt.get_secret_value().encode() if cap.redaction_salt else secrets.token_bytes(16)
+        salt = (
+            cap.redaction_salt.get_secret_value().encode() if cap.redaction_salt else secrets.token_bytes(16)
+        )
         self._redactor = Redactor(salt)
         self._queue: deque[tuple[Exchange, RouteConfig, int]] = deque()
         self._bytes = 0
@@ -168,7 +170,9 @@ class CapturePipeline:
             records = [_failure_record(exchange, f"capture failed: {type(exc).__name__}")]
         first = records[0] if records else None
         self._metrics.observe_request(
-            first.route if first else "unknown", exchange.status, first.model if first else None,
+            first.route if first else "unknown",
+            exchange.status,
+            first.model if first else None,
             exchange.latency_ms / 1000.0,
         )
         logger.debug("parsed %s in %.1f us", exchange.request_id, (time.perf_counter() - t0) * 1e6)

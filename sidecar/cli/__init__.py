@@ -41,7 +41,9 @@ def _load(name: str) -> Subcommand:
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Build the parser; only the chosen subcommand's module is imported."""
-    parser = argparse.ArgumentParser(prog="driftcar", description="Model-monitoring and drift-detection sidecar.")
+    parser = argparse.ArgumentParser(
+        prog="driftcar", description="Model-monitoring and drift-detection sidecar."
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)

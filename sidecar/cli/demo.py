@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import tempfile
@@ -18,10 +19,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Demo options."""
     parser.add_argument("--requests", type=int, default=2000, help="requests to send (default 2000)")
     parser.add_argument("--port", type=int, default=8080, help="driftcar proxy port (default 8080; 0: any)")
-    parser.add_argument("--admin-port", dest="admin_port", type=int, default=9090, help="admin port (default 9090)")
-    parser.add_argument("--dir", help="where the SQLite database and spool go (default: a new temporary folder)")
     parser.add_argument(
-        "--linger", type=float, default=None,
+        "--admin-port", dest="admin_port", type=int, default=9090, help="admin port (default 9090)"
+    )
+    parser.add_argument(
+        "--dir", help="where the SQLite database and spool go (default: a new temporary folder)"
+    )
+    parser.add_argument(
+        "--linger",
+        type=float,
+        default=None,
         help="seconds to keep serving after the traffic (default: until Ctrl-C; 0: exit at once)",
     )
 
@@ -33,29 +40,35 @@ async def _demo(args: argparse.Namespace) -> int:
     from sidecar.settings import Settings
 
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="driftcar-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     print(f"driftcar demo: training the model server (scikit-learn, synthetic loan data) in {workdir}")
     model_runner = web.AppRunner(await create_model_app(), access_log=None)
     await model_runner.setup()
     site = web.TCPSite(model_runner, "127.0.0.1", 0)
     await site.start()
     model_port = model_runner.addresses[0][1]
-    settings = Settings(
-        upstream=f"http://127.0.0.1:{model_port}",
-        host="127.0.0.1",
-        port=args.port,
-        admin_port=args.admin_port,
-        database_url=f"sqlite+aiosqlite:///{workdir / 'driftcar.db'}",
-        capture={"spool_dir": str(workdir / "spool")},
+    settings = Settings.model_validate(
+        {
+            "upstream": f"http://127.0.0.1:{model_port}",
+            "host": "127.0.0.1",
+            "port": args.port,
+            "admin_port": args.admin_port,
+            "database_url": f"sqlite+aiosqlite:///{workdir / 'driftcar.db'}",
+            "capture": {"spool_dir": str(workdir / "spool")},
+        }
     )
     sidecar = Sidecar(settings)
     await sidecar.start()
     proxy, admin = f"http://127.0.0.1:{sidecar.port}", f"http://127.0.0.1:{sidecar.admin_port}"
     try:
         print(f"model server on 127.0.0.1:{model_port}; driftcar proxy on {proxy}, admin on {admin}")
-        print(f"sending {args.requests} requests (baseline, then drifted: lower income, more debt, shifted regions)")
+        print(
+            f"sending {args.requests} requests (baseline, then drifted: lower income, more debt, shifted regions)"
+        )
         result = await send_traffic(proxy, requests=args.requests)
-        print(f"sent {result.requests} requests ({result.rows} rows); statuses {result.statuses}; failed {result.failed}")
+        print(
+            f"sent {result.requests} requests ({result.rows} rows); statuses {result.statuses}; failed {result.failed}"
+        )
         await asyncio.sleep(1.0)  # the writer flushes every 0.5 s
         stats = sidecar.app_writer_stats()
         print(f"records written: {stats.written}, spooled: {stats.spooled}, dropped: {stats.dropped}")
@@ -79,10 +92,8 @@ async def _linger(seconds: float | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print("serving until Ctrl-C" if seconds is None else f"serving for {seconds:g} s")
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def run(args: argparse.Namespace) -> int:

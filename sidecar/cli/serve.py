@@ -17,7 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="proxy port (default 8080)")
     parser.add_argument("--admin-host", dest="admin_host", help="admin bind address (default 127.0.0.1)")
     parser.add_argument("--admin-port", dest="admin_port", type=int, help="admin port (default 9090)")
-    parser.add_argument("--database-url", dest="database_url", help="SQLAlchemy URL (default sqlite ./driftcar.db)")
+    parser.add_argument(
+        "--database-url", dest="database_url", help="SQLAlchemy URL (default sqlite ./driftcar.db)"
+    )
     parser.add_argument("--config", help="YAML config file (DRIFTCAR_CONFIG)")
 
 

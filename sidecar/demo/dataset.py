@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FEATURES = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "employment_years", "loan_amount",
-            "region", "sex"]
+FEATURES = [
+    "age",
+    "income",
+    "debt_ratio",
+    "credit_lines",
+    "late_payments",
+    "employment_years",
+    "loan_amount",
+    "region",
+    "sex",
+]
 NUMERIC = FEATURES[:7]
 REGIONS = ["north", "south", "east", "west"]
 
@@ -26,14 +35,25 @@ def make_loans(n: int, seed: int = 7, *, shift: float = 0.0) -> pd.DataFrame:
     region_p = np.array([0.3, 0.3, 0.2, 0.2]) if shift == 0 else np.array([0.15, 0.45, 0.2, 0.2])
     region = rng.choice(REGIONS, size=n, p=region_p)
     score = (
-        0.9 * (np.log(income) - 10.8) - 2.5 * debt_ratio - 0.5 * late_payments + 0.03 * employment_years
-        - 0.4 * (np.log(loan_amount) - 9.5) + rng.normal(0, 0.5, size=n)
+        0.9 * (np.log(income) - 10.8)
+        - 2.5 * debt_ratio
+        - 0.5 * late_payments
+        + 0.03 * employment_years
+        - 0.4 * (np.log(loan_amount) - 9.5)
+        + rng.normal(0, 0.5, size=n)
     )
     approved = (score > -0.7).astype(int)
     return pd.DataFrame(
         {
-            "age": age, "income": income.round(2), "debt_ratio": debt_ratio.round(4), "credit_lines": credit_lines,
-            "late_payments": late_payments, "employment_years": employment_years, "loan_amount": loan_amount,
-            "region": region, "sex": sex, "approved": approved,
+            "age": age,
+            "income": income.round(2),
+            "debt_ratio": debt_ratio.round(4),
+            "credit_lines": credit_lines,
+            "late_payments": late_payments,
+            "employment_years": employment_years,
+            "loan_amount": loan_amount,
+            "region": region,
+            "sex": sex,
+            "approved": approved,
         }
     )

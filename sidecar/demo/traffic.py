@@ -14,6 +14,7 @@ from sidecar.demo.dataset import make_loans
 from sidecar.demo.model_server import MODEL_FEATURES
 
 logger = logging.getLogger(__name__)
+COLUMNS = [*MODEL_FEATURES, "sex"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,12 @@ class TrafficResult:
 
 
 async def send_traffic(
-    base_url: str, *, requests: int = 2000, concurrency: int = 8, drift_after: float = 0.5, seed: int = 11,
+    base_url: str,
+    *,
+    requests: int = 2000,
+    concurrency: int = 8,
+    drift_after: float = 0.5,
+    seed: int = 11,
     timeout: float = 120.0,
 ) -> TrafficResult:
     """Send `requests` predictions (single rows to /predict, batches to /invocations); drift after a share."""
@@ -51,11 +57,14 @@ async def send_traffic(
             frame = drifted if i >= requests * drift_after else baseline
             if rng.random() < 0.5:
                 row = frame.iloc[i].to_dict()
-                path, body, n = "/predict", orjson.dumps({k: row[k] for k in MODEL_FEATURES + ["sex"]}), 1
+                path, body, n = "/predict", orjson.dumps({k: row[k] for k in COLUMNS}), 1
             else:
                 n = rng.randint(2, 8)
                 part = frame.iloc[i * 3 : i * 3 + n]
-                split = {"columns": MODEL_FEATURES + ["sex"], "data": part[MODEL_FEATURES + ["sex"]].values.tolist()}
+                split = {
+                    "columns": COLUMNS,
+                    "data": part[COLUMNS].values.tolist(),
+                }
                 path, body = "/invocations", orjson.dumps({"dataframe_split": split})
             try:
                 async with session.post(

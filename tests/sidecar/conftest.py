@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from sidecar.server import Sidecar
 from sidecar.settings import Settings
+from tests.conftest import fresh_pg_database
 from tests.sidecar.upstream import create_upstream
 
 SidecarFactory = Callable[..., Awaitable[Sidecar]]
@@ -35,9 +36,14 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def make_sidecar(
-    tmp_path: Path, sqlite_url: str
-) -> AsyncIterator[SidecarFactory]:
+async def postgres_url() -> AsyncIterator[str]:
+    """A new PostgreSQL database on the real server (fails under CI when the server is down)."""
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def make_sidecar(tmp_path: Path, sqlite_url: str) -> AsyncIterator[SidecarFactory]:
     """Start driftcar sidecars (stopped at teardown); keyword arguments override Settings fields."""
     started: list[Sidecar] = []
 

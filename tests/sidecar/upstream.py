@@ -45,7 +45,11 @@ async def _record(request: web.Request) -> Seen:
 async def echo(request: web.Request) -> web.Response:
     """Answers with the exact request body and its content type."""
     seen = await _record(request)
-    headers = {"X-Upstream-Method": request.method, "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1"}
+    headers = {
+        "X-Upstream-Method": request.method,
+        "Connection": "keep-alive, X-Secret-Hop",
+        "X-Secret-Hop": "1",
+    }
     ctype = request.headers.get("Content-Type")
     resp = web.Response(body=seen.body, headers=headers)
     if ctype:
