@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sidecar.app import PROXY_APP, REGISTRY, SESSION, SETTINGS, STORE, WRITER
+from sidecar.app import REGISTRY, SESSION, SETTINGS, STORE, WRITER
 from sidecar.errors import BadRequest, DriftcarError, Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -64,18 +64,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: the upstream answers HTTP and the store accepts a write."""
-    proxy_app = request.app[PROXY_APP]
-    settings = proxy_app[SETTINGS]
+    app = request.app
+    settings = app[SETTINGS]
     checks: dict[str, str] = {}
     try:
         timeout = aiohttp.ClientTimeout(total=min(2.0, settings.timeouts.connect + 1))
-        async with proxy_app[SESSION].get(settings.upstream + "/", timeout=timeout) as resp:
+        async with app[SESSION].get(settings.upstream + "/", timeout=timeout) as resp:
             await resp.read()
         checks["upstream"] = "ok"
     except (aiohttp.ClientError, TimeoutError) as exc:
         checks["upstream"] = f"unreachable: {type(exc).__name__}"
     try:
-        await asyncio.wait_for(proxy_app[STORE].ping(), timeout=5.0)
+        await asyncio.wait_for(app[STORE].ping(), timeout=5.0)
         checks["store"] = "ok"
     except Exception as exc:  # any driver error means "not ready"; the reason is reported, not raised
         checks["store"] = f"not writable: {type(exc).__name__}"
@@ -87,7 +87,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition of the sidecar's registry."""
-    registry = request.app[PROXY_APP][REGISTRY]
+    registry = request.app[REGISTRY]
     body = await asyncio.to_thread(generate_latest, registry)
     resp = web.Response(body=body)
     resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
@@ -104,19 +104,16 @@ async def records(request: web.Request) -> web.Response:
     if not 1 <= limit <= _MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {_MAX_LIMIT}")
     model = request.query.get("model") or None
-    proxy_app = request.app[PROXY_APP]
-    rows = await proxy_app[STORE].recent(limit, model=model)
-    return json_response({"records": [asdict(r) for r in rows], "writer": asdict(proxy_app[WRITER].stats())})
+    rows = await request.app[STORE].recent(limit, model=model)
+    return json_response({"records": [asdict(r) for r in rows], "writer": asdict(request.app[WRITER].stats())})
 
 
-def create_admin_app(proxy_app: web.Application) -> web.Application:
-    """The admin app; it reads the resources the proxy app owns."""
-    settings = proxy_app[SETTINGS]
+def setup_admin(app: web.Application) -> None:
+    """Add the admin routes and middlewares to the sidecar app."""
+    settings = app[SETTINGS]
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    app = web.Application(middlewares=[error_middleware, _auth_middleware(token)])
-    app[PROXY_APP] = proxy_app
+    app.middlewares.extend([error_middleware, _auth_middleware(token)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/records", records)
-    return app

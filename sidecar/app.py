@@ -1,4 +1,4 @@
-"""App factories: the proxy app owns every resource (in cleanup_ctx); the admin app reads them."""
+"""The app factory: the admin aiohttp app owns every resource in cleanup_ctx, the proxy server among them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sidecar.capture.pipeline import CapturePipeline
 from sidecar.metrics import Metrics, QueueCollector
-from sidecar.proxy import Proxy
+from sidecar.proxy import ProxyCore, ProxyServer
 from sidecar.settings import Settings
 from storage.engine import create_engine, redacted_url
 from storage.migrate import upgrade
@@ -30,20 +30,20 @@ STORE = web.AppKey("store", RecordStore)
 WRITER = web.AppKey("writer", BatchWriter)
 PIPELINE = web.AppKey("pipeline", CapturePipeline)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
-PROXY = web.AppKey("proxy", Proxy)
-PROXY_APP = web.AppKey("proxy_app", web.Application)
+PROXY = web.AppKey("proxy", ProxyServer)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    url = settings.database_url.get_secret_value()
+    url = app[SETTINGS].database_url.get_secret_value()
     engine = create_engine(url)
     logger.info("store: %s", redacted_url(url))
-    await upgrade(engine)
-    app[ENGINE] = engine
-    app[STORE] = RecordStore(engine)
-    yield
-    await engine.dispose()
+    try:
+        await upgrade(engine)
+        app[ENGINE] = engine
+        app[STORE] = RecordStore(engine)
+        yield
+    finally:
+        await engine.dispose()
 
 
 async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -64,41 +64,45 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     pipeline = CapturePipeline(app[SETTINGS], app[WRITER].submit, app[METRICS])
-    app[REGISTRY].register(QueueCollector(pipeline.depth, app[WRITER].stats))
+    collector = QueueCollector(pipeline.depth, app[WRITER].stats)
+    app[REGISTRY].register(collector)
     await pipeline.start()
     app[PIPELINE] = pipeline
     yield
-    # Runs after in-flight requests finished (runner shutdown): parse what is left, then the writer flushes.
+    # The proxy has drained by now: parse what is left, then the writer flushes it.
     await pipeline.close()
+    app[REGISTRY].unregister(collector)
 
 
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    connector = aiohttp.TCPConnector(
-        limit=settings.upstream_connections, limit_per_host=settings.upstream_connections, ttl_dns_cache=300
-    )
-    # auto_decompress=False: the client must get the upstream's bytes, compressed or not.
-    session = aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-    )
+    # driftcar's own outbound HTTP (readiness probes; later webhooks), never the proxied traffic.
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)
     app[SESSION] = session
-    app[PROXY] = Proxy(settings, session, app[PIPELINE].submit)
     yield
     await session.close()
 
 
-async def _proxy_handler(request: web.Request) -> web.StreamResponse:
-    return await request.app[PROXY].handle(request)
+async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    core = ProxyCore(settings, app[PIPELINE].submit, on_retry=metrics.upstream_retries.inc)
+    server = ProxyServer(core, settings.host, settings.port, reuse_port=settings.workers > 1)
+    await server.start()
+    app[PROXY] = server
+    logger.info("proxying %s:%d -> %s", settings.host, server.port, settings.upstream)
+    yield
+    # First out: stop accepting, finish in-flight requests; the contexts above then flush their records.
+    await server.stop(settings.shutdown_timeout)
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
-    """The proxy app: forwards everything to the upstream and owns the store, writer, capture and session."""
-    # auto_decompress=False: forward the client's bytes as sent (a gzip body the upstream refuses stays refused).
-    # handler_cancellation: a client that disconnects cancels its upstream call.
-    app = web.Application(handler_args={"auto_decompress": False, "handler_cancellation": True})
+    """The sidecar: admin routes on this app; store, writer, capture, HTTP session and proxy in cleanup_ctx."""
+    from sidecar.admin import setup_admin
+
+    app = web.Application()
     app[SETTINGS] = settings
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = Metrics(app[REGISTRY], max_models=settings.capture.max_models)
-    app.cleanup_ctx.extend([_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx])
-    app.router.add_route("*", "/{tail:.*}", _proxy_handler)
+    app.cleanup_ctx.extend([_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx, _proxy_ctx])
+    setup_admin(app)
     return app

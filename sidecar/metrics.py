@@ -35,6 +35,11 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.upstream_retries = Counter(
+            "driftcar_upstream_retries_total",
+            "Requests re-sent once on a fresh connection because a reused keep-alive connection had just closed.",
+            registry=registry,
+        )
         self.exchanges_dropped = Counter(
             "driftcar_capture_exchanges_dropped_total",
             "Exchanges not captured because the capture queue was full (the requests themselves succeeded).",

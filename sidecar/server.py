@@ -10,8 +10,7 @@ import socket
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from sidecar.admin import create_admin_app
-from sidecar.app import WRITER, create_app
+from sidecar.app import PROXY, WRITER, create_app
 from sidecar.settings import Settings
 from storage.writer import WriterStats
 
@@ -26,37 +25,28 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 
 class Sidecar:
-    """The proxy and the admin server in one process; ports 0 pick free ports (see `port`, `admin_port`)."""
+    """The sidecar in one process: the admin app, which owns the proxy and everything capture needs."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.app = create_app(settings, registry)
-        self.admin_app = create_admin_app(self.app)
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=settings.shutdown_timeout)
-        self._admin_runner = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
         self.port = 0
         self.admin_port = 0
 
     async def start(self) -> None:
-        """Open the store, start capture and bind both ports."""
+        """Open the store, start capture and the proxy, bind the admin port."""
         s = self.settings
         await self._runner.setup()
         try:
-            site = web.TCPSite(self._runner, s.host, s.port, reuse_port=s.workers > 1, backlog=1024)
-            await site.start()
-            self.port = _bound_port(self._runner)
-            await self._admin_runner.setup()
-            await web.TCPSite(self._admin_runner, s.admin_host, s.admin_port).start()
-            self.admin_port = _bound_port(self._admin_runner)
+            await web.TCPSite(self._runner, s.admin_host, s.admin_port).start()
         except OSError:
-            await self.stop()
+            await self._runner.cleanup()
             raise
+        self.port = self.app[PROXY].port
+        self.admin_port = _bound_port(self._runner)
         logger.info(
-            "driftcar proxying %s:%d -> %s; admin on %s:%d",
-            s.host,
-            self.port,
-            s.upstream,
-            s.admin_host,
+            "driftcar proxying %s:%d -> %s; admin on %s:%d", s.host, self.port, s.upstream, s.admin_host,
             self.admin_port,
         )
 
@@ -68,7 +58,6 @@ class Sidecar:
         """Stop accepting, let in-flight requests finish, flush every captured record, close the store."""
         logger.info("driftcar shutting down: draining requests and flushing records")
         await self._runner.cleanup()
-        await self._admin_runner.cleanup()
         logger.info("driftcar stopped")
 
 

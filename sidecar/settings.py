@@ -59,6 +59,11 @@ class TimeoutSettings(BaseModel):
     """Longest silence while waiting for the upstream's response headers or its next body chunk."""
     total: float | None = Field(default=None, gt=0)
     """Whole-request limit (None: unlimited, suitable for streamed responses)."""
+    upstream_keepalive: float = Field(default=4.0, gt=0)
+    """Idle upstream connections are reused for this long (keep it below the server's own keep-alive timeout:
+    uvicorn closes idle connections after 5 s)."""
+    client_idle: float = Field(default=75.0, gt=0)
+    """Idle client keep-alive connections are closed after this long."""
 
 
 class CaptureSettings(BaseModel):

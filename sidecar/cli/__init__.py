@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # alembic narrates every plugin and migration step at INFO; operators need only its warnings.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     runner: Callable[[argparse.Namespace], int] = _load(args.command).run
     try:
         return runner(args)

@@ -1,0 +1,287 @@
+"""One proxied exchange: request head to the upstream, the response back byte-exact, the copy to capture."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from sidecar.capture.base import Exchange
+from sidecar.proxy.downstream import ClientConnection, RequestState, Tee
+from sidecar.proxy.http import (
+    LAST_CHUNK,
+    REQUEST_DROP,
+    RESPONSE_DROP,
+    STREAMED_TYPES,
+    Header,
+    chunk,
+    connection_tokens,
+    error_response,
+    header_value,
+    reason,
+    request_id_from,
+)
+from sidecar.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool, UpstreamTimeout
+from sidecar.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CaptureSink = Callable[[Exchange], None]
+
+
+def _multidict(headers: list[Header]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers))
+
+
+_EMPTY: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+class ProxyCore:
+    """Forwards requests to one upstream over pooled keep-alive connections; reports exchanges to capture."""
+
+    def __init__(self, settings: Settings, capture: CaptureSink, on_retry: Callable[[], None] | None = None) -> None:
+        url = URL(settings.upstream)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"upstream must be an http(s) URL with a host, got {settings.upstream!r}")
+        context = ssl.create_default_context() if url.scheme == "https" else None
+        t = settings.timeouts
+        self.pool = UpstreamPool(
+            url.host, url.port or (443 if context else 80), limit=settings.upstream_connections,
+            connect_timeout=t.connect, keepalive=t.upstream_keepalive, ssl_context=context,
+        )
+        host_header = url.host if url.port in (None, 80, 443) or url.explicit_port is None else f"{url.host}:{url.port}"
+        self._host = host_header.encode()
+        self._prefix = url.raw_path.rstrip("/").encode()
+        self._read_timeout = t.read
+        self._total_timeout = t.total
+        self.capture_limit = settings.capture.max_body_bytes
+        self.client_idle_timeout = t.client_idle
+        self._capture = capture if settings.capture.enabled else None
+        self._on_retry = on_retry
+        self.connections: set[ClientConnection] = set()
+
+    def _request_head(self, r: RequestState, request_id: str, peer: str) -> bytes:
+        drop = REQUEST_DROP | connection_tokens(r.headers)
+        out = [b"%s %s%s HTTP/1.1\r\nHost: %s\r\n" % (r.method, self._prefix, r.target, self._host)]
+        forwarded_for = peer.encode()
+        original_host = b""
+        for name, value in r.headers:
+            lower = name.lower()
+            if lower == b"x-forwarded-for":
+                forwarded_for = value + b", " + forwarded_for
+                continue
+            if lower == b"host":
+                original_host = value
+            if lower in drop or lower in (b"x-forwarded-proto", b"x-forwarded-host"):
+                continue
+            out.append(name + b": " + value + b"\r\n")
+        out.append(b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n" % forwarded_for)
+        if original_host:
+            out.append(b"X-Forwarded-Host: %s\r\n" % original_host)
+        out.append(b"X-Request-ID: %s\r\n" % request_id.encode())
+        if r.chunked:
+            out.append(b"Transfer-Encoding: chunked\r\n")
+        elif r.length is not None:
+            out.append(b"Content-Length: %d\r\n" % r.length)
+        out.append(b"\r\n")
+        return b"".join(out)
+
+    async def _send(self, r: RequestState, head: bytes) -> UpstreamConnection:
+        """Open or reuse a connection, send the request, wait for the response head (one safe retry)."""
+        for attempt in (0, 1):
+            conn = await self.pool.acquire()
+            try:
+                conn.begin(self._read_timeout, head_only=r.method == b"HEAD")
+                if r.streaming:
+                    conn.write(head)
+                    r.attach(conn)
+                else:
+                    conn.write(head + b"".join(r.body) if r.body else head)
+                await conn.response_head()
+                return conn
+            except UpstreamError as exc:
+                conn.abort()
+                conn.finish()
+                # A reused keep-alive connection the upstream had just closed: nothing was processed.
+                retry = attempt == 0 and conn.reused and exc.sent_nothing and not r.streaming
+                if not retry or isinstance(exc, UpstreamTimeout):
+                    raise
+                if self._on_retry is not None:
+                    self._on_retry()
+            except BaseException:
+                conn.abort()
+                conn.finish()
+                raise
+        raise AssertionError("unreachable")
+
+    async def handle(self, client: ClientConnection, r: RequestState) -> bool:
+        """Proxy one request; True when the client connection may be kept alive."""
+        started = time.time()
+        t0 = time.perf_counter()
+        request_id = request_id_from(header_value(r.headers, b"x-request-id"))
+        keep = r.keep_alive and not client.closing
+        status = 502
+        error: str | None = None
+        conn: UpstreamConnection | None = None
+        resp_headers: list[Header] = []
+        tee = Tee(self.capture_limit)
+        head_sent = False
+        try:
+            async with asyncio.timeout(self._total_timeout):
+                conn = await self._send(r, self._request_head(r, request_id, client.peer))
+                status, resp_headers = conn.status, conn.headers
+                keep, head_sent = await self._respond(client, r, conn, request_id, tee, keep)
+        except UpstreamTimeout as exc:
+            status, error = 504, str(exc)
+        except TimeoutError:
+            status, error = 504, f"upstream timed out (total {self._total_timeout:g}s)"
+        except UpstreamError as exc:
+            status, error = 502, str(exc) if str(exc).startswith("upstream unavailable") else \
+                f"upstream unavailable: {exc}"
+        except asyncio.CancelledError:
+            error = "client disconnected"
+            raise
+        finally:
+            if conn is not None:
+                if error is not None:
+                    conn.abort()
+                conn.finish()
+            if error is not None and error != "client disconnected":
+                logger.debug("request %s: %s", request_id, error)
+                if head_sent:
+                    keep = False  # the status line is gone; cutting the connection is the only signal left
+                else:
+                    keep = keep and r.complete
+                    client.write(error_response(status, error, request_id, close=not keep))
+            if not r.complete:
+                keep = False  # the client is still sending a body nobody will read
+            if self._capture is not None:
+                self._capture(
+                    Exchange(
+                        method=r.method.decode("ascii", "replace"),
+                        path=r.target.split(b"?", 1)[0].decode("latin-1"),
+                        query=r.target.partition(b"?")[2].decode("latin-1"),
+                        request_headers=_multidict(r.headers),
+                        request_body=r.tee.body,
+                        status=status,
+                        response_headers=_multidict(resp_headers) if resp_headers else _EMPTY,
+                        response_body=tee.body,
+                        request_id=request_id,
+                        ts=started,
+                        latency_ms=(time.perf_counter() - t0) * 1000.0,
+                        error=error,
+                        truncated=(frozenset({"request"}) if r.tee.over else frozenset())
+                        | (frozenset({"response"}) if tee.over else frozenset()),
+                        request_size=r.tee.size if r.tee.over else None,
+                        response_size=tee.size if tee.over else None,
+                    )
+                )
+        return keep
+
+    async def _respond(
+        self, client: ClientConnection, r: RequestState, conn: UpstreamConnection, request_id: str, tee: Tee,
+        keep: bool,
+    ) -> tuple[bool, bool]:
+        """Send the upstream's response to the client; returns (keep-alive, head sent)."""
+        status = conn.status
+        drop = RESPONSE_DROP | connection_tokens(conn.headers)
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
+        has_id = False
+        length: int | None = None
+        ctype = b""
+        for name, value in conn.headers:
+            lower = name.lower()
+            if lower == b"content-length":
+                length = int(value)
+            elif lower == b"content-type":
+                ctype = value
+            elif lower == b"x-request-id":
+                has_id = True
+            if lower not in drop:
+                lines.append(name + b": " + value + b"\r\n")
+        if not has_id:
+            lines.append(b"X-Request-ID: %s\r\n" % request_id.encode())
+        no_body = r.method == b"HEAD" or status in (204, 304)
+        buffered = no_body or (length is not None and length <= self.capture_limit and not ctype.startswith(STREAMED_TYPES))
+        if buffered:
+            await conn.response_done()
+            body = b"" if no_body else b"".join(conn.body)
+            tee.feed(body)
+            if length is not None and (no_body and status != 204):
+                lines.append(b"Content-Length: %d\r\n" % length)
+            elif not no_body:
+                lines.append(b"Content-Length: %d\r\n" % len(body))
+            lines.append(b"Connection: close\r\n\r\n" if not keep else b"\r\n")
+            lines.append(body)
+            client.write(b"".join(lines))
+            return keep, True
+        chunked = length is None and r.http11
+        if length is None and not r.http11:
+            keep = False  # an HTTP/1.0 client: the body ends when the connection does
+        if length is not None:
+            lines.append(b"Content-Length: %d\r\n" % length)
+        elif chunked:
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        lines.append(b"Connection: close\r\n\r\n" if not keep else b"\r\n")
+        client.write(b"".join(lines))
+
+        def sink(data: bytes) -> None:
+            tee.feed(data)
+            client.write(chunk(data) if chunked else data)
+
+        transport = conn.transport
+        if transport is not None:
+            client.on_pause_writing = transport.pause_reading
+            client.on_resume_writing = transport.resume_reading
+        try:
+            conn.stream_body(sink)
+            await conn.response_done()
+        finally:
+            client.on_pause_writing = client.on_resume_writing = None
+        if chunked:
+            client.write(LAST_CHUNK)
+        return keep, True
+
+
+class ProxyServer:
+    """The listening socket and its connections; graceful stop drains in-flight requests."""
+
+    def __init__(self, core: ProxyCore, host: str, port: int, *, reuse_port: bool = False) -> None:
+        self.core = core
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        """Bind and start accepting."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientConnection(self.core), self._host, self._port, backlog=1024,
+            reuse_port=self._reuse_port or None,
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self, timeout: float) -> None:
+        """Stop accepting, let in-flight requests finish (up to `timeout`), then close everything."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.core.connections):
+            conn.shutdown()
+        deadline = time.monotonic() + timeout
+        while self.core.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.core.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.core.pool.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=1.0)
