@@ -11,8 +11,8 @@ class Record:
     """One predicted instance (one row of a batch) with its request's metadata.
 
     `features` maps input names to JSON-compatible values; `prediction` is the model's output for this row
-    (a scalar, a list such as class probabilities, or an object). `error` is set when the exchange could not be
-    fully understood or the prediction failed; the record is stored anyway.
+    (a scalar, a list such as class probabilities, or an object). `error` is set when the exchange could not
+    be fully understood or the prediction failed; the record is stored anyway.
     """
 
     ts: float

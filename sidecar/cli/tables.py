@@ -31,4 +31,6 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> Non
     """Raise CliError listing every requested column that the frame lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise CliError(f"{source}: unknown column(s) {', '.join(missing)}; it has {', '.join(map(str, frame.columns))}")
+        raise CliError(
+            f"{source}: unknown column(s) {', '.join(missing)}; it has {', '.join(map(str, frame.columns))}"
+        )
