@@ -9,12 +9,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from detectors.errors import ColumnError
+
 ColumnType = Literal["numeric", "categorical", "binary", "text", "id"]
 COLUMN_TYPES: tuple[ColumnType, ...] = ("numeric", "categorical", "binary", "text", "id")
 
 # A string column whose values are mostly distinct and long is free text, not a category.
 _TEXT_MIN_MEAN_LENGTH = 20
 _ID_UNIQUE_SHARE = 0.95
+
+
+class UnknownColumnError(ColumnError, KeyError):
+    """A type override names a column the frame does not have (a KeyError too, for older callers)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown column"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +105,9 @@ def infer_column_types(
     overrides = overrides or {}
     unknown = set(overrides) - set(reference.columns)
     if unknown:
-        raise KeyError(f"type override for unknown column(s): {', '.join(sorted(map(str, unknown)))}")
+        raise UnknownColumnError(
+            f"type override for unknown column(s): {', '.join(sorted(map(str, unknown)))}"
+        )
     return {str(c): infer_column(str(c), reference[c], overrides.get(str(c))) for c in reference.columns}
 
 
