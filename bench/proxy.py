@@ -138,9 +138,12 @@ class Closed:
     cpu_us: float | None
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def _percentile_ms(out: str, pct: str) -> float:
+    """A latency percentile from wrk's --latency table, in milliseconds."""
+    match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if match is None:
+        raise RuntimeError(f"no {pct}% line in wrk output:\n{out}")
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
 
 def run_wrk(url: str, seconds: int, connections: int, pids: list[int] | None, lua: Path) -> Closed:
@@ -160,8 +163,8 @@ def run_wrk(url: str, seconds: int, connections: int, pids: list[int] | None, lu
     errors += int(non2xx.group(1)) if non2xx else 0
     return Closed(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        p50_ms=_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        p99_ms=_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_percentile_ms(out, "50"),
+        p99_ms=_percentile_ms(out, "99"),
         requests=requests,
         errors=errors,
         cpu_us=cpu / requests * 1e6 if cpu is not None and requests else None,

@@ -69,8 +69,12 @@ async def _demo(args: argparse.Namespace) -> int:
         print(
             f"sent {result.requests} requests ({result.rows} rows); statuses {result.statuses}; failed {result.failed}"
         )
-        await asyncio.sleep(1.0)  # the writer flushes every 0.5 s
         stats = sidecar.app_writer_stats()
+        for _ in range(100):  # the writer flushes every 0.5 s
+            if stats.written + stats.spooled >= result.rows:
+                break
+            await asyncio.sleep(0.1)
+            stats = sidecar.app_writer_stats()
         print(f"records written: {stats.written}, spooled: {stats.spooled}, dropped: {stats.dropped}")
         print("where to look:")
         print(f"  newest records   {admin}/api/records?limit=5")
