@@ -76,6 +76,11 @@ async def _demo(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.1)
             stats = sidecar.app_writer_stats()
         print(f"records written: {stats.written}, spooled: {stats.spooled}, dropped: {stats.dropped}")
+        from sidecar.demo.summary import summary
+
+        print()
+        print(await asyncio.to_thread(summary, workdir / "driftcar.db"))
+        print()
         print("where to look:")
         print(f"  newest records   {admin}/api/records?limit=5")
         print(f"  metrics          {admin}/metrics")
