@@ -86,7 +86,7 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     metrics = app[METRICS]
     core = ProxyCore(settings, app[PIPELINE].submit, on_retry=metrics.upstream_retries.inc)
-    server = ProxyServer(core, settings.host, settings.port, reuse_port=settings.workers > 1)
+    server = ProxyServer(core, settings.host, settings.port)
     await server.start()
     app[PROXY] = server
     logger.info("proxying %s:%d -> %s", settings.host, server.port, settings.upstream)

@@ -113,8 +113,6 @@ class Settings(BaseSettings):
     """Keep-alive connection pool size towards the upstream."""
     shutdown_timeout: float = Field(default=30.0, gt=0)
     """On SIGTERM: how long in-flight requests may take to finish."""
-    workers: int = Field(default=1, ge=1, le=64)
-    """Proxy worker processes sharing the port (SO_REUSEPORT)."""
 
     @field_validator("upstream")
     @classmethod
