@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.app import REGISTRY, SESSION, SETTINGS, STORE, WRITER
 from sidecar.errors import BadRequest, DriftcarError, Unauthorized
+from storage.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,25 +33,38 @@ def json_response(data: object, status: int = 200) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn driftcar's error tree (and aiohttp's HTTP errors) into `{"error": ...}` responses."""
+    """Turn driftcar's error tree, storage failures and aiohttp's HTTP errors into `{"error": ...}` responses."""
     try:
         return await handler(request)
     except DriftcarError as exc:
-        return json_response({"error": str(exc)}, status=exc.status)
+        resp = json_response({"error": str(exc)}, status=exc.status)
+        if isinstance(exc, Unauthorized):
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="driftcar"'
+        return resp
+    except StoreUnavailable as exc:
+        logger.warning("admin %s: %s", request.path, exc)
+        return json_response({"error": f"store unavailable: {exc}"}, status=503)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return json_response({"error": exc.reason}, status=exc.status)
+    except Exception:  # the admin API's boundary: an operator gets JSON, the log gets the traceback
+        logger.exception("admin %s %s failed", request.method, request.path)
+        return json_response({"error": "internal error"}, status=500)
 
 
 def _auth_middleware(token: str | None) -> Middleware:
-    expected = f"Bearer {token}".encode() if token else None
+    expected = token.encode() if token else None
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if expected is not None and request.path not in _OPEN_PATHS:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            # The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
+            valid = scheme.lower() == "bearer" and hmac.compare_digest(
+                given.strip().encode("utf-8", "surrogateescape"), expected
+            )
+            if not valid:
                 raise Unauthorized("a valid bearer token is required (Authorization: Bearer ...)")
         return await handler(request)
 
@@ -105,7 +119,9 @@ async def records(request: web.Request) -> web.Response:
         raise BadRequest(f"limit must be between 1 and {_MAX_LIMIT}")
     model = request.query.get("model") or None
     rows = await request.app[STORE].recent(limit, model=model)
-    return json_response({"records": [asdict(r) for r in rows], "writer": asdict(request.app[WRITER].stats())})
+    return json_response(
+        {"records": [asdict(r) for r in rows], "writer": asdict(request.app[WRITER].stats())}
+    )
 
 
 def setup_admin(app: web.Application) -> None:

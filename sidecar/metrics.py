@@ -13,15 +13,19 @@ from storage.writer import WriterStats
 # Proxy latency is dominated by the model; buckets reach from sub-millisecond to a minute.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 OTHER = "other"
+# Generic routes are literal request paths, so any client can mint new ones: their label set is bounded too.
+MAX_ROUTES = 200
 
 
 class Metrics:
     """The sidecar's own instruments, registered in `registry`."""
 
-    def __init__(self, registry: CollectorRegistry, max_models: int = 50) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, max_models: int = 50, max_routes: int = MAX_ROUTES
+    ) -> None:
         self.registry = registry
-        self._max_models = max_models
-        self._models: set[str] = set()
+        self._models = _BoundedLabel(max_models)
+        self._routes = _BoundedLabel(max_routes)
         self.request_duration = Histogram(
             "driftcar_request_duration_seconds",
             "Time from receiving a request to finishing its response, by route template, status and model.",
@@ -58,18 +62,35 @@ class Metrics:
 
     def model_label(self, model: str | None) -> str:
         """The model name, or `other` once `max_models` distinct names have been seen (bounded cardinality)."""
-        if not model:
-            return ""
-        if model in self._models:
-            return model
-        if len(self._models) < self._max_models:
-            self._models.add(model)
-            return model
-        return OTHER
+        return self._models.label(model)
+
+    def route_label(self, route: str) -> str:
+        """The route template, or `other` once `max_routes` distinct routes have been seen."""
+        return self._routes.label(route)
 
     def observe_request(self, route: str, status: int, model: str | None, seconds: float) -> None:
         """Record one proxied request."""
-        self.request_duration.labels(route, str(status), self.model_label(model)).observe(seconds)
+        labels = (self.route_label(route), str(status), self.model_label(model))
+        self.request_duration.labels(*labels).observe(seconds)
+
+
+class _BoundedLabel:
+    """Label values as seen, until `limit` distinct ones; later newcomers share the label `other`."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def label(self, value: str | None) -> str:
+        """The value itself while there is room (or it was seen before), else `other`; "" for none."""
+        if not value:
+            return ""
+        if value in self._seen:
+            return value
+        if len(self._seen) < self._limit:
+            self._seen.add(value)
+            return value
+        return OTHER
 
 
 class QueueCollector(Collector):
@@ -102,6 +123,11 @@ class QueueCollector(Collector):
                 "driftcar_records_dropped",
                 "Records lost because the writer queue and the spool were both full.",
                 s.dropped,
+            ),
+            (
+                "driftcar_records_rejected",
+                "Records the database or the encoder refused (not retried).",
+                s.rejected,
             ),
         ):
             yield CounterMetricFamily(name, doc, value=value)

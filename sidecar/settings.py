@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=30.0, gt=0)
     """On SIGTERM: how long in-flight requests may take to finish."""
 
+    @field_validator("admin_token")
+    @classmethod
+    def _check_token(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty DRIFTCAR_ADMIN_TOKEN would otherwise read as "no token": an open admin API by accident.
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("must not be empty (leave it unset for an open admin API)")
+        return v
+
     @field_validator("upstream")
     @classmethod
     def _check_upstream(cls, v: str) -> str:

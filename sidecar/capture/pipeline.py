@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import secrets
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
+from sidecar.capture.adapter import BaseAdapter
 from sidecar.capture.base import Exchange
 from sidecar.capture.options import CaptureOptions
-from sidecar.capture.registry import to_records
+from sidecar.capture.redaction import Redactor
+from sidecar.capture.registry import REGISTRY, to_records
 from sidecar.metrics import Metrics
 from sidecar.settings import RouteConfig, Settings
 from storage.records import Record
+from storage.stats import RateLimit
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ _DEFAULT_ROUTE = RouteConfig(path="*", methods=["POST"])
 # Parse this many exchanges, then give the event loop back to the proxy.
 _SLICE = 64
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+# Overload drops every exchange: one warning per interval (with the count since the last one), not one each.
+_DROP_LOG_INTERVAL = 10.0
 
 RecordSink = Callable[[list[Record], int], int]
 
@@ -47,37 +50,17 @@ def decoded(body: bytes | None, encoding: str | None, limit: int) -> tuple[bytes
     if wbits is None:
         return None, f"not captured: unsupported content-encoding {encoding!r}"
     try:
-        d = zlib.decompressobj(wbits)
-        out = d.decompress(body, limit + 1)
+        out = zlib.decompressobj(wbits).decompress(body, limit + 1)
     except zlib.error as exc:
-        return None, f"not captured: invalid {encoding} body ({exc})"
+        if wbits != zlib.MAX_WBITS:
+            return None, f"not captured: invalid {encoding} body ({exc})"
+        try:  # "deflate" is zlib-wrapped by the RFC, but some servers send raw deflate (browsers accept both)
+            out = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, limit + 1)
+        except zlib.error:
+            return None, f"not captured: invalid {encoding} body ({exc})"
     if len(out) > limit:
         return None, f"not captured: decompressed body larger than {limit} bytes"
     return out, None
-
-
-class Redactor:
-    """Removes or salts-and-hashes named features before anything is stored."""
-
-    def __init__(self, salt: bytes) -> None:
-        self._salt = salt
-
-    def apply(self, record: Record, names: list[str], mode: str) -> Record:
-        """A copy of the record with the named features dropped or hashed."""
-        if not record.features or not names:
-            return record
-        features = dict(record.features)
-        for name in names:
-            if name in features:
-                if mode == "drop":
-                    del features[name]
-                else:
-                    features[name] = self.digest(features[name])
-        return dataclasses.replace(record, features=features)
-
-    def digest(self, value: Any) -> str:
-        """Salted SHA-256 of a value's text form (stable within one salt)."""
-        return "sha256:" + hashlib.sha256(self._salt + repr(value).encode()).hexdigest()[:32]
 
 
 class CapturePipeline:
@@ -100,6 +83,8 @@ class CapturePipeline:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._unlogged_drops = 0
+        self._may_log = RateLimit(_DROP_LOG_INTERVAL).allow
 
     def depth(self) -> tuple[int, int]:
         """Exchanges and body bytes currently queued."""
@@ -108,23 +93,37 @@ class CapturePipeline:
     def submit(self, exchange: Exchange) -> None:
         """Queue an exchange for capture; never blocks, never raises. Overflow is counted and logged."""
         route = self._settings.route_for(exchange.method, exchange.path) or _DEFAULT_ROUTE
+        if exchange.error is not None:
+            self._metrics.upstream_errors.labels(_error_kind(exchange)).inc()
         failed = exchange.status >= 400 or exchange.error is not None
         if not route.capture or exchange.method not in route.methods:
-            self._metrics.observe_request("uncaptured", exchange.status, None, exchange.latency_ms / 1000.0)
+            self._observe_unparsed(exchange, route)
             return
         if not (failed and route.keep_errors) and not sampled(exchange.request_id, route.sample_rate):
             self._metrics.exchanges_sampled_out.inc()
-            self._metrics.observe_request("sampled_out", exchange.status, None, exchange.latency_ms / 1000.0)
+            self._observe_unparsed(exchange, route)
             return
         size = len(exchange.request_body or b"") + len(exchange.response_body or b"")
         if self._closing or len(self._queue) >= self._max_items or self._bytes + size > self._max_bytes:
             self._metrics.exchanges_dropped.inc()
-            self._metrics.observe_request("dropped", exchange.status, None, exchange.latency_ms / 1000.0)
-            logger.warning("capture queue full (%d exchanges, %d bytes): exchange dropped", *self.depth())
+            self._observe_unparsed(exchange, route)
+            self._unlogged_drops += 1
+            if self._may_log("drop"):
+                logger.warning(
+                    "capture queue full (%d exchanges, %d bytes): %d exchanges dropped since the last warning",
+                    *self.depth(),
+                    self._unlogged_drops,
+                )
+                self._unlogged_drops = 0
             return
         self._queue.append((exchange, route, size))
         self._bytes += size
         self._wakeup.set()
+
+    def _observe_unparsed(self, exchange: Exchange, route: RouteConfig) -> None:
+        """Count a request that is not parsed under the route and model its path names (as a parse would)."""
+        template, model = route_of(exchange, route.adapter)
+        self._metrics.observe_request(template, exchange.status, model, exchange.latency_ms / 1000.0)
 
     async def start(self) -> None:
         """Start the parsing task."""
@@ -153,7 +152,10 @@ class CapturePipeline:
                 batch.extend(self._records(exchange, route))
                 nbytes += size
             if batch:
-                self._sink(batch, nbytes)
+                try:
+                    self._sink(batch, nbytes)
+                except Exception:  # loop boundary: a writer bug must not stop capture for good
+                    logger.exception("record writer refused %d records", len(batch))
             await asyncio.sleep(0)
 
     def _records(self, exchange: Exchange, route: RouteConfig) -> list[Record]:
@@ -163,7 +165,7 @@ class CapturePipeline:
             exchange = self._decoded(exchange)
             records = to_records(exchange, route.adapter)
             if route.redact:
-                records = [self._redactor.apply(r, route.redact, route.redact_mode) for r in records]
+                records = self._redactor.apply(records, route.redact, route.redact_mode)
         except Exception as exc:  # loop boundary: capture must never take the proxy down
             logger.exception("capture failed for request %s", exchange.request_id)
             self._metrics.capture_failures.inc()
@@ -192,6 +194,34 @@ class CapturePipeline:
         )
 
 
+def route_of(exchange: Exchange, options: CaptureOptions) -> tuple[str, str | None]:
+    """The route template and model the path names, without reading a body: what parsing would label.
+
+    Selection follows `registry.select` up to its body sniffing, which only ever picks adapters for paths
+    they don't know, whose records are labelled with the literal path anyway.
+    """
+    if options.adapter != "auto":
+        candidates = [REGISTRY.get(options.adapter)]
+    elif options.inputs is None and options.outputs is None:
+        candidates = [a for a in map(REGISTRY.get, REGISTRY.names()) if a.matches(exchange)][:1]
+    else:
+        candidates = []  # paths configured: the generic adapter, labelled with the literal path
+    adapter = candidates[0] if candidates else None
+    match = adapter.route(exchange.path) if isinstance(adapter, BaseAdapter) else None
+    if match is None:
+        return exchange.path, options.model
+    return match.template, options.model or match.model
+
+
+def _error_kind(exchange: Exchange) -> str:
+    """The `kind` label of `driftcar_upstream_errors_total` for an exchange the proxy marked failed."""
+    if exchange.error == "client disconnected":
+        return "client_disconnected"
+    if exchange.status == 504 or "timed out" in (exchange.error or ""):
+        return "timeout"
+    return "unavailable"
+
+
 def _failure_record(exchange: Exchange, error: str) -> Record:
     return Record(
         ts=exchange.ts,
@@ -205,4 +235,4 @@ def _failure_record(exchange: Exchange, error: str) -> Record:
     )
 
 
-__all__ = ["CaptureOptions", "CapturePipeline", "Redactor", "decoded", "sampled"]
+__all__ = ["CaptureOptions", "CapturePipeline", "Redactor", "decoded", "route_of", "sampled"]
