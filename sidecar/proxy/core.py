@@ -42,6 +42,14 @@ def _multidict(headers: list[Header]) -> CIMultiDictProxy[str]:
 _EMPTY: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 
+def _end_of_head(keep: bool, http11: bool) -> bytes:
+    """The Connection header (when one is needed) and the blank line ending a response head."""
+    if not keep:
+        return b"Connection: close\r\n\r\n"
+    # An HTTP/1.0 client closes unless told the connection persists (RFC 9112 §9.3).
+    return b"\r\n" if http11 else b"Connection: keep-alive\r\n\r\n"
+
+
 class ProxyCore:
     """Forwards requests to one upstream over pooled keep-alive connections; reports exchanges to capture."""
 
@@ -92,7 +100,7 @@ class ProxyCore:
         out.append(b"\r\n")
         return b"".join(out)
 
-    async def _send(self, r: RequestState, head: bytes) -> UpstreamConnection:
+    async def _send(self, client: ClientConnection, r: RequestState, head: bytes) -> UpstreamConnection:
         """Open or reuse a connection, send the request, wait for the response head (one safe retry)."""
         for attempt in (0, 1):
             conn = await self.pool.acquire()
@@ -100,6 +108,8 @@ class ProxyCore:
                 conn.begin(self._read_timeout, head_only=r.method == b"HEAD")
                 if r.streaming:
                     conn.write(head)
+                    if not r.complete:
+                        client.pace(conn)
                     r.attach(conn)
                 else:
                     conn.write(head + b"".join(r.body) if r.body else head)
@@ -132,11 +142,16 @@ class ProxyCore:
         resp_headers: list[Header] = []
         tee = Tee(self.capture_limit)
         head_sent = False
+        resp_status = 0
         try:
             async with asyncio.timeout(self._total_timeout):
-                conn = await self._send(r, self._request_head(r, request_id, client.peer))
-                status, resp_headers = conn.status, conn.headers
-                keep, head_sent = await self._respond(client, r, conn, request_id, tee, keep)
+                conn = await self._send(client, r, self._request_head(r, request_id, client.peer))
+                status = resp_status = conn.status
+                resp_headers = conn.headers
+                keep, chunked = await self._respond(client, r, conn, request_id, tee, keep)
+                head_sent = True
+                if chunked is not None:
+                    await self._stream(client, conn, tee, chunked)
         except UpstreamTimeout as exc:
             status, error = 504, str(exc)
         except TimeoutError:
@@ -149,15 +164,16 @@ class ProxyCore:
             raise
         finally:
             if conn is not None:
-                if error is not None:
-                    conn.abort()
+                if error is not None or not r.complete:
+                    conn.abort()  # mid-exchange, or the upstream still expects the rest of the request body
                 conn.finish()
             if error is not None and error != "client disconnected":
                 logger.debug("request %s: %s", request_id, error)
                 if head_sent:
+                    status = resp_status  # what the client saw; the error says the body was cut
                     keep = False  # the status line is gone; cutting the connection is the only signal left
                 else:
-                    keep = keep and r.complete
+                    keep = keep and r.complete and r.http11
                     client.write(error_response(status, error, request_id, close=not keep))
             if not r.complete:
                 keep = False  # the client is still sending a body nobody will read
@@ -187,8 +203,8 @@ class ProxyCore:
     async def _respond(
         self, client: ClientConnection, r: RequestState, conn: UpstreamConnection, request_id: str, tee: Tee,
         keep: bool,
-    ) -> tuple[bool, bool]:
-        """Send the upstream's response to the client; returns (keep-alive, head sent)."""
+    ) -> tuple[bool, bool | None]:
+        """Send the response head, and the body when buffered; returns (keep-alive, chunked or None when done)."""
         status = conn.status
         drop = RESPONSE_DROP | connection_tokens(conn.headers)
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
@@ -211,25 +227,31 @@ class ProxyCore:
         buffered = no_body or (length is not None and length <= self.capture_limit and not ctype.startswith(STREAMED_TYPES))
         if buffered:
             await conn.response_done()
+            keep = keep and r.complete  # a request body still arriving is not read on: the connection ends
             body = b"" if no_body else b"".join(conn.body)
             tee.feed(body)
             if length is not None and (no_body and status != 204):
                 lines.append(b"Content-Length: %d\r\n" % length)
             elif not no_body:
                 lines.append(b"Content-Length: %d\r\n" % len(body))
-            lines.append(b"Connection: close\r\n\r\n" if not keep else b"\r\n")
+            lines.append(_end_of_head(keep, r.http11))
             lines.append(body)
             client.write(b"".join(lines))
-            return keep, True
+            return keep, None
         chunked = length is None and r.http11
+        keep = keep and r.complete
         if length is None and not r.http11:
             keep = False  # an HTTP/1.0 client: the body ends when the connection does
         if length is not None:
             lines.append(b"Content-Length: %d\r\n" % length)
         elif chunked:
             lines.append(b"Transfer-Encoding: chunked\r\n")
-        lines.append(b"Connection: close\r\n\r\n" if not keep else b"\r\n")
+        lines.append(_end_of_head(keep, r.http11))
         client.write(b"".join(lines))
+        return keep, chunked
+
+    async def _stream(self, client: ClientConnection, conn: UpstreamConnection, tee: Tee, chunked: bool) -> None:
+        """Forward the response body as it arrives, at the client's pace."""
 
         def sink(data: bytes) -> None:
             tee.feed(data)
@@ -246,17 +268,15 @@ class ProxyCore:
             client.on_pause_writing = client.on_resume_writing = None
         if chunked:
             client.write(LAST_CHUNK)
-        return keep, True
 
 
 class ProxyServer:
     """The listening socket and its connections; graceful stop drains in-flight requests."""
 
-    def __init__(self, core: ProxyCore, host: str, port: int, *, reuse_port: bool = False) -> None:
+    def __init__(self, core: ProxyCore, host: str, port: int) -> None:
         self.core = core
         self._host = host
         self._port = port
-        self._reuse_port = reuse_port
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -264,8 +284,7 @@ class ProxyServer:
         """Bind and start accepting."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ClientConnection(self.core), self._host, self._port, backlog=1024,
-            reuse_port=self._reuse_port or None,
+            lambda: ClientConnection(self.core), self._host, self._port, backlog=1024
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
 

@@ -17,6 +17,7 @@ from sidecar.proxy.http import (
     error_response,
     header_value,
     new_request_id,
+    origin_form,
 )
 
 if TYPE_CHECKING:
@@ -29,10 +30,16 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_PIPELINED = 8
 # Streamed request bodies wait in memory only until the upstream connection is open.
 PENDING_BODY_LIMIT = 1 << 20
+# After rejecting a request, what the client still sends is read and dropped for this long.
+LINGER_SECONDS = 2.0
 
 
-class RequestTooLarge(Exception):
-    """Request headers beyond MAX_HEADER_BYTES."""
+class RequestRejected(Exception):
+    """A request the proxy answers itself with `status` and closes on (raised inside parser callbacks)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Tee:
@@ -129,7 +136,9 @@ class ClientConnection(asyncio.Protocol):
         self._queue: collections.deque[RequestState] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._header_bytes = 0
+        self._head_chunks_bytes = 0
         self._ignore_input = False
+        self._rejection: bytes | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_pause_writing: collections.abc.Callable[[], None] | None = None
         self.on_resume_writing: collections.abc.Callable[[], None] | None = None
@@ -157,10 +166,25 @@ class ClientConnection(asyncio.Protocol):
             self._ignore_input = True
             for request in self._queue:
                 request.keep_alive = False
-        except RequestTooLarge:
-            self._reject(431, "request headers too large")
+            return
         except httptools.HttpParserError as exc:
-            self._reject(400, f"malformed request: {exc}")
+            # httptools wraps what a callback raised in HttpParserCallbackError (the original is the context).
+            cause = exc.__context__
+            if isinstance(cause, RequestRejected):
+                self._reject(cause.status, str(cause))
+            else:
+                self._reject(400, f"malformed request: {exc}")
+            return
+        r = self._current
+        if r is not None and not r.method:
+            # Still in the head: llhttp holds a partial header line or target until it ends, so bound those
+            # bytes here. The chunk the request began in is not counted (it may end the previous request).
+            if self._head_chunks_bytes < 0:
+                self._head_chunks_bytes = 0
+            else:
+                self._head_chunks_bytes += len(data)
+                if self._head_chunks_bytes > MAX_HEADER_BYTES:
+                    self._reject(431, "request headers too large")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -179,25 +203,36 @@ class ClientConnection(asyncio.Protocol):
 
     # --- httptools callbacks
     def on_message_begin(self) -> None:
-        self._cancel_idle()
         self._current = RequestState(self._limit)
         self._header_bytes = 0
+        self._head_chunks_bytes = -1
 
     def on_url(self, url: bytes) -> None:
         assert self._current is not None
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise RequestRejected(431, "request headers too large")
         self._current.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self._current is not None
+        r = self._current
+        assert r is not None
+        if r.method:
+            return  # a trailer field after a chunked body: never merged into the forwarded headers
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
-            raise RequestTooLarge
-        self._current.headers.append((name, value))
+            raise RequestRejected(431, "request headers too large")
+        r.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         r = self._current
         assert r is not None
         p = self._parser
+        if r.target[:1] != b"/":
+            path = origin_form(r.target)
+            if path is None:
+                raise RequestRejected(400, "request target must be a path or an absolute http(s) URL")
+            r.target = path
         r.method = p.get_method()
         r.http11 = p.get_http_version() == "1.1"
         r.keep_alive = p.should_keep_alive()
@@ -206,7 +241,12 @@ class ClientConnection(asyncio.Protocol):
         r.length = int(cl) if cl is not None else None
         r.streaming = r.chunked or (r.length is not None and r.length > self._limit)
         expect = header_value(r.headers, b"expect")
-        if expect is not None and expect.lower() == b"100-continue" and self.transport is not None:
+        # Not to HTTP/1.0, nor while an earlier response is on its way (the interim response would land inside
+        # it): the client then sends the body once it stops waiting (RFC 9110 §10.1.1).
+        if (
+            expect is not None and expect.lower() == b"100-continue" and r.http11 and self.transport is not None
+            and self._task is None and not self._queue
+        ):
             self.transport.write(CONTINUE)
         if r.streaming:
             self._dispatch(r)
@@ -234,6 +274,7 @@ class ClientConnection(asyncio.Protocol):
 
     # --- dispatching
     def _dispatch(self, request: RequestState) -> None:
+        self._cancel_idle()
         self._queue.append(request)
         if len(self._queue) > MAX_PIPELINED and self.transport is not None:
             self.transport.pause_reading()
@@ -246,13 +287,19 @@ class ClientConnection(asyncio.Protocol):
                 request = self._queue.popleft()
                 keep = await self.core.handle(self, request)
                 if not keep or self.closing:
+                    self._rejection = None  # this response already ended the connection
                     self.close()
                     return
                 if self.transport is not None and not self.transport.is_reading():
                     self.transport.resume_reading()
+            if self._rejection is not None:
+                self.write(self._rejection)
+                self._close_lingering()
         finally:
             self._task = None
-            if not self.closed and not self.busy:
+            # Idle until the next request is dispatched: a client dribbling a head (or a small body) is cut
+            # after the idle timeout too. (After a rejection the linger timer stays.)
+            if not self.closed and not self._queue and not self._ignore_input:
                 self._arm_idle()
 
     def write(self, data: bytes) -> None:
@@ -271,15 +318,46 @@ class ClientConnection(asyncio.Protocol):
         if not self.busy:
             self.close()
 
+    def pace(self, upstream: UpstreamConnection) -> None:
+        """Read the rest of a streamed request body only as fast as `upstream` takes it."""
+        transport = self.transport
+        if transport is None:
+            return
+        upstream.on_pause_writing = transport.pause_reading
+        upstream.on_resume_writing = transport.resume_reading
+        transport.resume_reading()  # it may have paused on PENDING_BODY_LIMIT while the upstream connected
+
     def _reject(self, status: int, message: str) -> None:
+        """Answer `status` after the requests before this one, then close."""
         self._ignore_input = True
         logger.debug("rejecting request from %s: %s", self.peer, message)
+        r, self._current = self._current, None
+        if r is not None and r.streaming:
+            # Dispatched at its head, but its body is broken: it must not reach the upstream.
+            if r in self._queue:
+                self._queue.remove(r)
+            elif self._task is not None:
+                self._task.cancel()  # its exchange is under way and can never complete: cut it
+                self.close()
+                return
+        rejection = error_response(status, message, new_request_id(), close=True)
         if self._task is None:
-            self.write(error_response(status, message, new_request_id(), close=True))
-            self.close()
+            self.write(rejection)
+            self._close_lingering()
         else:
-            self._queue.clear()
-            self.closing = True
+            self._rejection = rejection  # written by _run once the earlier responses are out
+
+    def _close_lingering(self) -> None:
+        """Half-close after an error response and drop what still arrives, so that a client still sending
+        reads the response (closing with unread bytes would reset the connection and lose it)."""
+        transport = self.transport
+        if transport is None or self.closed or not transport.can_write_eof():
+            self.close()
+            return
+        transport.write_eof()
+        transport.resume_reading()
+        self._cancel_idle()
+        self._idle_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
 
     def _arm_idle(self) -> None:
         self._cancel_idle()

@@ -21,10 +21,10 @@ HOP_BY_HOP = frozenset(
 # The proxy writes its own framing and Host; Expect: 100-continue is answered by the proxy itself.
 REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect", b"x-request-id"}
 RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 STREAMED_TYPES = (b"text/event-stream", b"application/x-ndjson", b"multipart/x-mixed-replace")
 
 _REQUEST_ID_OK = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
+_ABSOLUTE_FORM = re.compile(rb"(?i)https?://[^/?#]*")
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
@@ -40,6 +40,18 @@ def request_id_from(value: bytes | None) -> str:
     if value is not None and _REQUEST_ID_OK.fullmatch(value):
         return value.decode("ascii")
     return new_request_id()
+
+
+def origin_form(target: bytes) -> bytes | None:
+    """The path and query of an absolute-form target (`http://host/p?q` -> `/p?q`); None for any other form.
+
+    The upstream is fixed, so the authority a client names never chooses where a request goes: it is dropped.
+    """
+    m = _ABSOLUTE_FORM.match(target)
+    if m is None:
+        return None
+    rest = target[m.end():]
+    return rest if rest[:1] == b"/" else b"/" + rest
 
 
 def connection_tokens(headers: list[Header]) -> set[bytes]:

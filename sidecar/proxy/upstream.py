@@ -74,7 +74,10 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"invalid response from upstream: {exc}", sent_nothing=False))
+            cause = exc.__context__  # what a callback raised (httptools wraps it)
+            if not isinstance(cause, UpstreamError):
+                cause = UpstreamError(f"invalid response from upstream: {exc}")
+            self._fail(cause)
             self.close()
 
     def eof_received(self) -> bool:
@@ -105,11 +108,14 @@ class UpstreamConnection(asyncio.Protocol):
 
     # --- httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.status:  # after the head: a trailer field, dropped (it must not become a header)
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
+        if 100 <= status < 200:
+            if status == 101:  # Upgrade is never forwarded, so the upstream cannot have been asked to switch
+                raise UpstreamError("upstream switched protocols unasked")
             self.headers = []  # informational (103 Early Hints): not forwarded; the final response follows
             return
         self.status = status
@@ -255,7 +261,12 @@ class UpstreamPool:
         while self._open >= self._limit:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
-            await waiter
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: hand the wake-up on, or the next waiter starves
+                raise
             if self._idle:
                 return await self.acquire()
         self._open += 1

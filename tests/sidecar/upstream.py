@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 from dataclasses import dataclass, field
 
 import orjson
@@ -130,6 +131,17 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({"error": f"status {code}"}, status=code)
 
 
+async def sink(request: web.Request) -> web.Response:
+    """A slow reader: takes the body a piece at a time, answers with its size and SHA-256 (keeps nothing)."""
+    digest = hashlib.sha256()
+    size = 0
+    async for data in request.content.iter_chunked(1 << 16):
+        digest.update(data)
+        size += len(data)
+        await asyncio.sleep(0.001)
+    return web.json_response({"size": size, "sha256": digest.hexdigest()})
+
+
 def create_upstream() -> web.Application:
     """The upstream app; its state is at `app[STATE]`."""
     app = web.Application(client_max_size=64 << 20, handler_args={"auto_decompress": False})
@@ -142,4 +154,5 @@ def create_upstream() -> web.Application:
     app.router.add_route("*", "/slow", slow)
     app.router.add_get("/big", big)
     app.router.add_route("*", "/status/{code}", status)
+    app.router.add_post("/sink", sink)
     return app
