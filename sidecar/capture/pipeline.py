@@ -96,7 +96,7 @@ class CapturePipeline:
         if exchange.error is not None:
             self._metrics.upstream_errors.labels(_error_kind(exchange)).inc()
         failed = exchange.status >= 400 or exchange.error is not None
-        if not route.capture or exchange.method not in route.methods:
+        if not self._settings.capture.enabled or not route.capture or exchange.method not in route.methods:
             self._observe_unparsed(exchange, route)
             return
         if not (failed and route.keep_errors) and not sampled(exchange.request_id, route.sample_rate):

@@ -70,7 +70,7 @@ class ProxyCore:
         self._total_timeout = t.total
         self.capture_limit = settings.capture.max_body_bytes
         self.client_idle_timeout = t.client_idle
-        self._capture = capture if settings.capture.enabled else None
+        self._capture = capture
         self._on_retry = on_retry
         self.connections: set[ClientConnection] = set()
 
@@ -177,27 +177,26 @@ class ProxyCore:
                     client.write(error_response(status, error, request_id, close=not keep))
             if not r.complete:
                 keep = False  # the client is still sending a body nobody will read
-            if self._capture is not None:
-                self._capture(
-                    Exchange(
-                        method=r.method.decode("ascii", "replace"),
-                        path=r.target.split(b"?", 1)[0].decode("latin-1"),
-                        query=r.target.partition(b"?")[2].decode("latin-1"),
-                        request_headers=_multidict(r.headers),
-                        request_body=r.tee.body,
-                        status=status,
-                        response_headers=_multidict(resp_headers) if resp_headers else _EMPTY,
-                        response_body=tee.body,
-                        request_id=request_id,
-                        ts=started,
-                        latency_ms=(time.perf_counter() - t0) * 1000.0,
-                        error=error,
-                        truncated=(frozenset({"request"}) if r.tee.over else frozenset())
-                        | (frozenset({"response"}) if tee.over else frozenset()),
-                        request_size=r.tee.size if r.tee.over else None,
-                        response_size=tee.size if tee.over else None,
-                    )
+            self._capture(
+                Exchange(
+                    method=r.method.decode("ascii", "replace"),
+                    path=r.target.split(b"?", 1)[0].decode("latin-1"),
+                    query=r.target.partition(b"?")[2].decode("latin-1"),
+                    request_headers=_multidict(r.headers),
+                    request_body=r.tee.body,
+                    status=status,
+                    response_headers=_multidict(resp_headers) if resp_headers else _EMPTY,
+                    response_body=tee.body,
+                    request_id=request_id,
+                    ts=started,
+                    latency_ms=(time.perf_counter() - t0) * 1000.0,
+                    error=error,
+                    truncated=(frozenset({"request"}) if r.tee.over else frozenset())
+                    | (frozenset({"response"}) if tee.over else frozenset()),
+                    request_size=r.tee.size if r.tee.over else None,
+                    response_size=tee.size if tee.over else None,
                 )
+            )
         return keep
 
     async def _respond(

@@ -126,6 +126,17 @@ async def test_a_route_with_capture_off_is_proxied_but_not_recorded(
     assert m.value(REQUESTS, route="/echo", status="200") == 5
 
 
+async def test_capture_disabled_still_counts_requests_and_stores_nothing(
+    make_sidecar: SidecarFactory, upstream: TestServer, http: aiohttp.ClientSession
+) -> None:
+    sidecar = await make_sidecar(str(upstream.make_url("")), capture={"enabled": False})
+    for i in range(7):
+        assert (await post(http, sidecar, "/predict", {"feature1": i}, f"nocap-{i}"))[0] == 200
+    m = await scrape_when(http, sidecar, lambda m: m.value(REQUESTS, route="/predict", status="200") == 7)
+    assert m.value("driftcar_records_accepted_total") == 0
+    assert await stored_ids(http, sidecar, 0) == []
+
+
 # --- redaction ------------------------------------------------------------------------------------------
 
 
