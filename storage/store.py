@@ -35,6 +35,8 @@ class RecordSink(Protocol):
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32 (2020).
 _SQLITE_MAX_VARIABLES = 32766
+# Rows per INSERT statement: large enough to amortise the statement, small enough to encode in well under 1 ms.
+_SQLITE_SLICE_ROWS = 200
 
 
 class _AlreadyApplied(Exception):
@@ -63,7 +65,7 @@ class RecordStore:
         head, _, values = self._insert_sql.partition(" VALUES ")
         self._sqlite_head = head + " VALUES "
         self._sqlite_group = values.strip()
-        self._sqlite_chunk = max(1, _SQLITE_MAX_VARIABLES // len(codec.COLUMNS))
+        self._sqlite_chunk = min(_SQLITE_SLICE_ROWS, max(1, _SQLITE_MAX_VARIABLES // len(codec.COLUMNS)))
         self._sqlite_sql: dict[int, str] = {}
 
     @property
@@ -95,11 +97,19 @@ class RecordStore:
             # asyncpg sends every 512 KiB of encoded rows, so the server works while the rest is produced.
             await driver.copy_records_to_table(records.name, records=rows, columns=codec.COLUMNS)
         else:
-            batch = list(rows)
-            step = self._sqlite_chunk
-            for start in range(0, len(batch), step):
-                part = batch[start : start + step]
-                await conn.exec_driver_sql(self._multi_row_sql(len(part)), tuple(v for row in part for v in row))
+            # Encode and insert in slices: each await hands the event loop back to the proxy, so a large batch
+            # never holds it for more than ~1 ms of encoding.
+            part: list[codec.Row] = []
+            for row in rows:
+                part.append(row)
+                if len(part) == self._sqlite_chunk:
+                    await self._insert_part(conn, part)
+                    part = []
+            if part:
+                await self._insert_part(conn, part)
+
+    async def _insert_part(self, conn: AsyncConnection, part: list[codec.Row]) -> None:
+        await conn.exec_driver_sql(self._multi_row_sql(len(part)), tuple(v for row in part for v in row))
 
     def _multi_row_sql(self, n: int) -> str:
         sql = self._sqlite_sql.get(n)

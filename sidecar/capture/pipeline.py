@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_ROUTE = RouteConfig(path="*", methods=["POST"])
 # Parse this many exchanges, then give the event loop back to the proxy.
-_SLICE = 64
+_SLICE = 16
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 # Overload drops every exchange: one warning per interval (with the count since the last one), not one each.
 _DROP_LOG_INTERVAL = 10.0
