@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--linger",
         type=float,
         default=None,
-        help="seconds to keep serving after the traffic (default: until Ctrl-C; 0: exit at once)",
+        help="seconds to keep serving after the traffic (default: until Ctrl-C on a terminal, else exit at once)",
     )
 
 
@@ -94,7 +95,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _linger(seconds: float | None) -> None:
-    if seconds == 0:
+    if seconds == 0 or (seconds is None and not sys.stdin.isatty()):
         return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

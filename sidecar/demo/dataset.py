@@ -26,10 +26,10 @@ def make_loans(n: int, seed: int = 7, *, shift: float = 0.0) -> pd.DataFrame:
     sex = rng.choice(["female", "male"], size=n)
     age = rng.integers(21, 70, size=n).astype(float)
     # Income differs by sex in this synthetic population, so a model that never sees `sex` can still be biased.
-    income = rng.lognormal(mean=np.where(sex == "male", 10.9, 10.7), sigma=0.4) * (1.0 - 0.35 * shift)
-    debt_ratio = np.clip(rng.beta(2, 5, size=n) + 0.25 * shift, 0, 1.5)
+    income = rng.lognormal(mean=np.where(sex == "male", 10.9, 10.7), sigma=0.4) * (1.0 - 0.2 * shift)
+    debt_ratio = np.clip(rng.beta(2, 5, size=n) + 0.08 * shift, 0, 1.5)
     credit_lines = rng.poisson(4, size=n).astype(float)
-    late_payments = rng.poisson(0.6 + 1.5 * shift, size=n).astype(float)
+    late_payments = rng.poisson(0.6 + 0.5 * shift, size=n).astype(float)
     employment_years = np.clip(rng.normal(8, 5, size=n), 0, 45).round(1)
     loan_amount = rng.lognormal(9.5, 0.6, size=n).round(-1)
     region_p = np.array([0.3, 0.3, 0.2, 0.2]) if shift == 0 else np.array([0.15, 0.45, 0.2, 0.2])

@@ -22,6 +22,7 @@ def captured_frame(database: Path) -> pd.DataFrame:
 
 def summary(database: Path) -> str:
     """Drift of the last 40% of traffic against the first 40%, and approval parity by sex."""
+    from detectors import DetectorError
     from detectors.drift import DriftOptions, detect_drift
     from detectors.fairness import FairnessOptions, compute_fairness
     from sidecar.cli.drift import table
@@ -37,7 +38,11 @@ def summary(database: Path) -> str:
     ]
     options = FairnessOptions(protected=["sex"], favorable=1)
     for name, part in (("first", reference), ("last", current)):
-        report = compute_fairness(part, "prediction", None, options)
+        try:
+            report = compute_fairness(part, "prediction", None, options)
+        except DetectorError as exc:
+            lines.append(f"approval rate by sex, {name} {cut} rows: not computable ({exc})")
+            continue
         attribute = report.attributes[0]
         rates = ", ".join(
             f"{g.label}: {g.selection_rate:.2f}" for g in attribute.groups if g.selection_rate is not None
