@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import asyncpg
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 
@@ -20,6 +23,22 @@ class RecordsRejected(StorageError):
 
 class SpoolError(StorageError):
     """The on-disk spool cannot be used (directory not writable, or locked by another process)."""
+
+
+class NotFound(StorageError, LookupError):
+    """The requested reference set or report run does not exist."""
+
+
+class InvalidReference(StorageError, ValueError):
+    """A reference frame or file that cannot be stored; the message names the row or column at fault."""
+
+
+class InvalidFeedback(StorageError, ValueError):
+    """A feedback item that cannot be stored; the message names the item and field at fault."""
+
+
+class RunStateError(StorageError):
+    """A report run cannot move to the requested status (it is no longer `running`)."""
 
 
 # Driver and encoder errors caught around database calls; anything else is a bug and propagates as it is.
@@ -60,3 +79,17 @@ def translate(exc: BaseException) -> StorageError:
         suffix = f" (sqlstate {sqlstate})" if isinstance(sqlstate, str) else ""
         return RecordsRejected(f"{type(cause).__name__}{suffix}")
     return StoreUnavailable(_describe(cause))
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Turn driver and encoder errors raised in the block into `translate`d storage errors.
+
+    Storage errors pass through as they are (some, like `InvalidReference`, are also ValueErrors).
+    """
+    try:
+        yield
+    except StorageError:
+        raise
+    except TRANSLATED as exc:
+        raise translate(exc) from exc

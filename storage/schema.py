@@ -2,8 +2,8 @@
 
 `ts` is a float epoch (seconds since 1970-01-01 UTC; DOUBLE PRECISION on PostgreSQL, REAL on SQLite):
 window queries are plain range comparisons that behave the same on both backends, with no time-zone
-conversion, and it is what `Record.ts` holds. Later tables (reports, references, alerts, outbox) are added
-here and in a new migration each.
+conversion, and it is what `Record.ts` holds. The same goes for every other time column. Later tables (alerts,
+outbox) are added here and in a new migration each.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     Double,
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -95,4 +99,59 @@ spool_segments = Table(
     Column("records", Integer(), nullable=False),
     Column("applied_at", Double(), nullable=False),
     comment="spool segments already replayed into records, so that a replay is never repeated",
+)
+
+REFERENCE_SOURCES = ("upload", "traffic", "first_n")
+RUN_STATUSES = ("running", "ok", "failed", "skipped")
+
+reference_sets = Table(
+    "reference_sets",
+    metadata,
+    Column("id", id_type(), Identity(), primary_key=True),
+    Column("monitor", Text(), nullable=False),
+    Column("version", Integer(), nullable=False, comment="1, 2, ... per monitor"),
+    Column("created_at", Double(), nullable=False),
+    Column("source", Text(), nullable=False),
+    Column("n_rows", Integer(), nullable=False),
+    Column("columns", json_type(), nullable=False, comment='[{"name": ..., "dtype": ...}] in frame order'),
+    Column("note", Text(), nullable=True),
+    Column("data", LargeBinary(), nullable=False, comment="the frame as zstd-compressed Parquet"),
+    UniqueConstraint("monitor", "version"),
+    CheckConstraint("source IN ('upload', 'traffic', 'first_n')", name="source"),
+    comment="reference data sets, versioned per monitor",
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("request_id", Text(), nullable=False),
+    Column("row", Integer(), nullable=False),
+    Column("label", json_type(), nullable=False),
+    Column("received_at", Double(), nullable=False),
+    PrimaryKeyConstraint("request_id", "row"),
+    Index(None, "received_at"),
+    comment="ground truth per captured instance; a later label replaces an earlier one",
+)
+
+report_runs = Table(
+    "report_runs",
+    metadata,
+    Column("id", id_type(), Identity(), primary_key=True),
+    Column("monitor", Text(), nullable=False),
+    Column("window_start", Double(), nullable=False),
+    Column("window_end", Double(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("replica", Text(), nullable=False, comment="the replica that claimed the run"),
+    Column("claimed_at", Double(), nullable=False),
+    Column("finished_at", Double(), nullable=True),
+    Column("n_rows", Integer(), nullable=True),
+    Column("reference_version", Integer(), nullable=True),
+    Column("summary", json_type(), nullable=True),
+    Column("html", LargeBinary(), nullable=True, comment="the HTML report, gzip-compressed"),
+    Column("error", Text(), nullable=True, comment="why the run failed or was skipped"),
+    UniqueConstraint("monitor", "window_start", "window_end"),
+    CheckConstraint("status IN ('running', 'ok', 'failed', 'skipped')", name="status"),
+    Index(None, "monitor", "window_end"),
+    Index(None, "status", "claimed_at"),
+    comment="scheduled report runs; the unique window makes a claim succeed on one replica only",
 )

@@ -34,9 +34,16 @@ async def test_upgrade_from_empty_is_idempotent_and_matches_schema(
     assert await current_revision(engine) is None
     await upgrade(engine)
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0001"
+    assert await current_revision(engine) == head_revision() == "0002"
     async with engine.connect() as conn:
-        assert {"records", "spool_segments", "alembic_version"} <= await conn.run_sync(_tables)
+        assert {
+            "records",
+            "spool_segments",
+            "reference_sets",
+            "feedback",
+            "report_runs",
+            "alembic_version",
+        } <= await conn.run_sync(_tables)
         assert await conn.run_sync(_schema_diff) == []
 
 
@@ -45,7 +52,9 @@ async def test_downgrade_to_base_and_up_again(engine: AsyncEngine) -> None:
     await downgrade(engine, "base")
     assert await current_revision(engine) is None
     async with engine.connect() as conn:
-        assert not {"records", "spool_segments"} & await conn.run_sync(_tables)
+        assert not {"records", "spool_segments", "reference_sets", "feedback", "report_runs"} & await conn.run_sync(
+            _tables
+        )
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
 
@@ -89,7 +98,7 @@ async def test_cli_upgrade_then_current(database_url: str, tmp_path: Path) -> No
     code, out = await _cli("upgrade", "--database-url", database_url, cwd=tmp_path)
     assert code == 0, out
     code, out = await _cli("current", env_url=database_url, cwd=tmp_path)
-    assert (code, out.splitlines()[-1].endswith("newest 0001: up to date")) == (0, True), out
+    assert (code, out.splitlines()[-1].endswith("newest 0002: up to date")) == (0, True), out
 
 
 async def test_cli_default_url_is_sqlite_file_in_cwd(tmp_path: Path) -> None:
