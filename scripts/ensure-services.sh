@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure what the tests talk to is installed and running: PostgreSQL on 127.0.0.1:5432 (and, with --bench, nginx/wrk).
+# Make sure what the tests talk to is installed and running: PostgreSQL on 127.0.0.1:5432, Chromium for the
+# headless HTML-report test (and, with --bench, nginx/wrk).
 set -euo pipefail
 
 apt_install() {
@@ -21,6 +22,10 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
+
+if ! command -v chromium >/dev/null; then
+  apt_install chromium
+fi
 
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || apt_install nginx
