@@ -31,9 +31,10 @@ test: check pytest
 
 bench: venv
 	bash scripts/ensure-services.sh --bench
-	$(BIN)/python bench/proxy.py
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/detectors.py
+	$(BIN)/python -m bench.proxy
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.detectors
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache driftcar.db* driftcar-spool

@@ -29,4 +29,5 @@ fi
 
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || apt_install nginx
+  command -v wrk >/dev/null || apt_install wrk
 fi
