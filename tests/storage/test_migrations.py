@@ -52,9 +52,13 @@ async def test_downgrade_to_base_and_up_again(engine: AsyncEngine) -> None:
     await downgrade(engine, "base")
     assert await current_revision(engine) is None
     async with engine.connect() as conn:
-        assert not {"records", "spool_segments", "reference_sets", "feedback", "report_runs"} & await conn.run_sync(
-            _tables
-        )
+        assert not {
+            "records",
+            "spool_segments",
+            "reference_sets",
+            "feedback",
+            "report_runs",
+        } & await conn.run_sync(_tables)
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
 
@@ -113,3 +117,17 @@ async def test_cli_hides_password_and_reports_unreachable_database(tmp_path: Pat
     assert code == 2
     assert "s3cret-pw" not in out
     assert "driftcar:***@127.0.0.1:9/nowhere" in out
+
+
+async def test_0002_upgrades_and_downgrades_around_existing_records(engine: AsyncEngine) -> None:
+    from storage.store import RecordStore
+    from tests.storage.helpers import make_records
+
+    await upgrade(engine, "0001")
+    await RecordStore(engine).insert(make_records(3))
+    await upgrade(engine)
+    assert await RecordStore(engine).count() == 3
+    await downgrade(engine, "0001")
+    async with engine.connect() as conn:
+        assert not {"reference_sets", "feedback", "report_runs"} & await conn.run_sync(_tables)
+    assert await RecordStore(engine).count() == 3
