@@ -33,7 +33,10 @@ bench: venv
 	bash scripts/ensure-services.sh --bench
 	$(BIN)/python -m bench.proxy
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.capture
 	$(BIN)/python -m bench.detectors
+	$(BIN)/python -m bench.fairness
+	$(BIN)/python -m bench.window
 	$(BIN)/python -m bench.report
 
 clean:
