@@ -13,6 +13,7 @@ from storage.writer import WriterStats
 # Proxy latency is dominated by the model; buckets reach from sub-millisecond to a minute.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 OTHER = "other"
+_MAX_CACHED_CHILDREN = 4096
 # Generic routes are literal request paths, so any client can mint new ones: their label set is bounded too.
 MAX_ROUTES = 200
 
@@ -54,6 +55,7 @@ class Metrics:
             "Exchanges deliberately not recorded because of a route's sample_rate.",
             registry=registry,
         )
+        self._children: dict[tuple[str, int, str | None], Histogram] = {}
         self.capture_failures = Counter(
             "driftcar_capture_failures_total",
             "Exchanges whose parsing raised unexpectedly (recorded with an error instead).",
@@ -70,8 +72,16 @@ class Metrics:
 
     def observe_request(self, route: str, status: int, model: str | None, seconds: float) -> None:
         """Record one proxied request."""
-        labels = (self.route_label(route), str(status), self.model_label(model))
-        self.request_duration.labels(*labels).observe(seconds)
+        key = (route, status, model)
+        child = self._children.get(key)
+        if child is None:
+            # prometheus_client validates and locks on every labels() call, so children are cached; raw keys
+            # past the label caps (any path a client invents) are not, so the cache stays bounded.
+            labels = (self.route_label(route), str(status), self.model_label(model))
+            child = self.request_duration.labels(*labels)
+            if len(self._children) < _MAX_CACHED_CHILDREN:
+                self._children[key] = child
+        child.observe(seconds)
 
 
 class _BoundedLabel:
