@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -99,6 +98,3 @@ class Adapter(Protocol):
 class CaptureError(DriftcarError):
     """An exchange an adapter cannot read; it becomes `Extraction.error` and never leaves capture."""
 
-
-JSONValue = Any
-Headers = Mapping[str, str]
