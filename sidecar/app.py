@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,9 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sidecar.capture.pipeline import CapturePipeline
 from sidecar.metrics import Metrics, QueueCollector
+from sidecar.monitors.keys import FEEDBACK, POOL, RUNNER, SCHEDULER
+from sidecar.monitors.runner import MonitorRunner, ReportPool
+from sidecar.monitors.scheduler import MonitorScheduler
 from sidecar.proxy import ProxyCore, ProxyServer
 from sidecar.settings import Settings
 from storage.engine import create_engine, redacted_url
+from storage.feedback import FeedbackStore
 from storage.migrate import upgrade
 from storage.spool import Spool
 from storage.store import RecordStore
@@ -82,6 +87,23 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+async def _monitors_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = app[ENGINE]
+    pool = ReportPool(settings.reports.workers, settings.reports.max_tasks_per_child)
+    if settings.monitors:
+        pool.executor()  # the workers import Evidently now, not at the first run
+    runner = MonitorRunner(engine, pool=pool, replica=settings.replica)
+    scheduler = MonitorScheduler(engine, runner, settings.monitors, settings.reports, settings.retention)
+    app[POOL], app[RUNNER], app[SCHEDULER], app[FEEDBACK] = pool, runner, scheduler, FeedbackStore(engine)
+    scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop(settings.shutdown_timeout)
+        await asyncio.to_thread(pool.close)
+
+
 async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     metrics = app[METRICS]
@@ -96,13 +118,17 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
-    """The sidecar: admin routes on this app; store, writer, capture, HTTP session and proxy in cleanup_ctx."""
+    """The sidecar: admin routes on this app; store, writer, capture, HTTP session, monitors (scheduler and
+    report workers) and proxy in cleanup_ctx."""
     from sidecar.admin import setup_admin
+    from sidecar.monitors.routes import setup_monitor_routes
 
-    app = web.Application()
+    # Admin requests carry label batches and reference pins; reference files are streamed, not read whole.
+    app = web.Application(client_max_size=64 << 20)
     app[SETTINGS] = settings
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = Metrics(app[REGISTRY], max_models=settings.capture.max_models)
-    app.cleanup_ctx.extend([_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx, _proxy_ctx])
+    app.cleanup_ctx.extend([_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx, _monitors_ctx, _proxy_ctx])
     setup_admin(app)
+    setup_monitor_routes(app)
     return app

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from sidecar.capture.options import CaptureOptions
 from sidecar.errors import ConfigError
+from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./driftcar.db"
 
@@ -113,6 +114,23 @@ class Settings(BaseSettings):
     """Keep-alive connection pool size towards the upstream."""
     shutdown_timeout: float = Field(default=30.0, gt=0)
     """On SIGTERM: how long in-flight requests may take to finish."""
+    monitors: list[MonitorConfig] = Field(default_factory=list)
+    """Monitors: scheduled drift, data-quality, fairness and performance reports on the captured records."""
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    """Report workers and run bookkeeping."""
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    """Deleting old records and reports."""
+    replica: str | None = None
+    """This replica's name in the report runs it claims (default: hostname and process id)."""
+
+    @field_validator("monitors")
+    @classmethod
+    def _unique_monitors(cls, v: list[MonitorConfig]) -> list[MonitorConfig]:
+        return check_unique_names(v)
+
+    def monitor(self, name: str) -> MonitorConfig | None:
+        """The monitor of that name, if configured."""
+        return next((m for m in self.monitors if m.name == name), None)
 
     @field_validator("admin_token")
     @classmethod

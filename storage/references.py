@@ -228,12 +228,21 @@ class ReferenceStore:
         route: str | None = None,
         features: Sequence[str] | None = None,
         note: str | None = None,
+        require_n: bool = False,
     ) -> ReferenceInfo:
-        """Store the first `n` usable records as the monitor's next reference (`first_n`): the default one."""
+        """Store the first `n` usable records as the monitor's next reference (`first_n`): the default one.
+
+        With `require_n`, fewer than `n` usable records raise InvalidReference and store nothing.
+        """
         window = await first_n_records(
             self._engine, n, model=model, model_version=model_version, route=route, features=features
         )
         if window.empty:
             raise InvalidReference(f"no usable records to pin for monitor {monitor!r}")
+        if require_n and len(window) < n:
+            raise InvalidReference(
+                f"monitor {monitor!r}: only {len(window):,} of the first {n:,} records needed for the default "
+                "reference have been captured"
+            )
         note = note if note is not None else f"first {len(window)} records"
         return await self.put_reference(monitor, _model_columns(window), "first_n", note)

@@ -208,15 +208,31 @@ class RunStore:
         found = await self.list_runs(monitor, limit=1, status=status)
         return found[0] if found else None
 
-    async def get_html(self, run_id: int) -> bytes | None:
-        """The run's HTML report, decompressed; None when it has none; NotFound when there is no such run."""
+    async def find_run(self, monitor: str, start: float, end: float) -> RunInfo | None:
+        """The run of the monitor's window [start, end), if one was claimed."""
+        found = await self._rows(
+            _INFO.where(
+                report_runs.c.monitor == monitor,
+                report_runs.c.window_start == start,
+                report_runs.c.window_end == end,
+            )
+        )
+        return found[0] if found else None
+
+    async def get_html_gzip(self, run_id: int) -> bytes | None:
+        """The run's HTML report as stored (gzip); None when it has none; NotFound when there is no such run."""
         query = select(report_runs.c.id, report_runs.c.html).where(report_runs.c.id == run_id)
         with translated():
             async with self._engine.connect() as conn:
                 row = (await conn.execute(query)).first()
         if row is None:
             raise NotFound(f"no report run {run_id}")
-        return None if row.html is None else await asyncio.to_thread(gzip.decompress, row.html)
+        return None if row.html is None else bytes(row.html)
+
+    async def get_html(self, run_id: int) -> bytes | None:
+        """The run's HTML report, decompressed; None when it has none; NotFound when there is no such run."""
+        packed = await self.get_html_gzip(run_id)
+        return None if packed is None else await asyncio.to_thread(gzip.decompress, packed)
 
     async def mark_stale_runs_failed(self, older_than: float) -> int:
         """Fail the runs still `running` that were claimed before `older_than` (epoch): their replica died."""

@@ -128,11 +128,22 @@ async def _stream(
             await conn.close()
 
 
-async def _load(engine: AsyncEngine, features: Sequence[str] | None, **where: Any) -> pd.DataFrame:
+Progress = Callable[[int], None]
+"""Called with the number of rows fetched so far, after each chunk."""
+
+
+async def _load(
+    engine: AsyncEngine, features: Sequence[str] | None, progress: Progress | None = None, **where: Any
+) -> pd.DataFrame:
     builder = ColumnBuilder(features)
+    fetched = 0
 
     async def consume(rows: Sequence[Any]) -> None:
+        nonlocal fetched
         await asyncio.to_thread(builder.add, rows)
+        fetched += len(rows)
+        if progress is not None:
+            progress(fetched)
 
     await _stream(engine, _query(**where), consume)
     return await asyncio.to_thread(builder.frame, reverse=bool(where["newest_first"]))
@@ -155,12 +166,14 @@ async def load_window(
     end: float | None = None,
     last_n: int | None = None,
     features: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Usable records with `start <= ts < end` (the newest `last_n` of them, if given), oldest first."""
     _check_bounds(start, end, last_n, "last_n")
     return await _load(
         engine,
         features,
+        progress,
         model=model,
         model_version=model_version,
         route=route,
