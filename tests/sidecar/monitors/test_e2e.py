@@ -77,7 +77,7 @@ def make_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for i, j in enumerate(rng.permutation(ROWS)):
         row = dict(base[int(j)])
         row["id"] = i
-        row["income"] = round(row["income"] * 0.6, 2)
+        row["income"] = round(float(row["income"]) * 0.6, 2)
         if row["region"] in ("north", "south") and i % 2 == 0:
             row["region"] = "west"
         shifted.append(row)
