@@ -61,7 +61,7 @@ def _model_app() -> web.Application:
 def make_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(baseline, shifted): the shifted rows are the baseline's, shuffled, with income and region moved."""
     rng = np.random.default_rng(11)
-    base = [
+    base: list[dict[str, Any]] = [
         {
             "id": i,
             "age": int(rng.integers(18, 80)),
@@ -77,7 +77,7 @@ def make_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for i, j in enumerate(rng.permutation(ROWS)):
         row = dict(base[int(j)])
         row["id"] = i
-        row["income"] = round(float(row["income"]) * 0.6, 2)
+        row["income"] = round(row["income"] * 0.6, 2)
         if row["region"] in ("north", "south") and i % 2 == 0:
             row["region"] = "west"
         shifted.append(row)
