@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "drift": ("sidecar.cli.drift", "compare two CSV/Parquet files column by column for drift"),
     "bias": ("sidecar.cli.bias", "fairness metrics per protected attribute from a CSV/Parquet file"),
     "reference": ("sidecar.cli.reference", "store or list a monitor's versioned reference data"),
+    "report": ("sidecar.cli.report", "run one monitor's report now against the database (no server needed)"),
 }
 
 

@@ -18,6 +18,7 @@ the same window and the database gives each window to exactly one of them.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -326,9 +327,13 @@ def parse_time(value: str) -> float:
     """Epoch seconds from a number (`1732530000`) or an ISO 8601 time (`2026-11-25T10:00:00Z`; UTC if no zone)."""
     text = value.strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            raise ValueError(f"expected epoch seconds or an ISO 8601 time, got {value!r}")
+        return number
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

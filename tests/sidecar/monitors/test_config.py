@@ -44,8 +44,9 @@ def test_times_are_epoch_seconds_or_iso_8601() -> None:
     assert parse_time("2026-11-25T10:00:00Z") == _ts("2026-11-25T10:00:00")
     assert parse_time("2026-11-25T11:00:00+01:00") == _ts("2026-11-25T10:00:00")
     assert parse_time("2026-11-25 10:00") == _ts("2026-11-25T10:00:00")  # no zone: UTC
-    with pytest.raises(ValueError, match="epoch seconds or an ISO 8601"):
-        parse_time("yesterday")
+    for bad in ("yesterday", "nan", "inf", "-inf"):
+        with pytest.raises(ValueError, match="epoch seconds or an ISO 8601"):
+            parse_time(bad)
 
 
 def test_interval_ticks_are_multiples_of_the_interval_since_the_epoch() -> None:
