@@ -166,3 +166,14 @@ def test_a_valid_config_loads_every_monitor(tmp_path: Path) -> None:
     assert loans.record_filter() == {"model": "loan-approval", "model_version": None, "route": None}
     assert settings.retention.every == 7200.0 and settings.reports.stale_after == 3600.0
     assert settings.monitor("other") is None
+
+
+def test_the_documented_configuration_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "monitors.md").read_text(encoding="utf-8")
+    block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "driftcar.yaml"
+    config.write_text("upstream: http://127.0.0.1:1\n" + block, encoding="utf-8")
+    settings = load_settings(config)
+    (loans,) = settings.monitors
+    assert loans.drift.method_by_column == {"region": "psi"} and loans.schedule.every == 900.0
+    assert settings.reports.misfire_grace == 300.0 and settings.retention.records_days == 30
