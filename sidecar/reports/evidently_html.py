@@ -68,6 +68,25 @@ def _drift_preset_options(drift: DriftOptions, methods: dict[str, tuple[str, flo
     }
 
 
+def _category_labels(values: pd.Series) -> pd.Series:
+    """A categorical column as labels Evidently accepts: it rejects float labels (`numpy.float64 not supported
+    as Label`), so whole floats become ints and other floats their text; missing values stay missing."""
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return values
+    present = values.dropna()
+    if bool((present == present.round()).all()):
+        return values.map(lambda v: None if pd.isna(v) else int(v)).astype(object)
+    return values.map(lambda v: None if pd.isna(v) else repr(float(v))).astype(object)
+
+
+def _for_evidently(frame: pd.DataFrame, names: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The plan's columns, with float categories turned into labels."""
+    out = frame[names].copy()
+    for name in categorical:
+        out[name] = _category_labels(out[name])
+    return out
+
+
 def _positive_label(values: pd.Series, positive: Favorable | None) -> Any:
     """The value in the data that means the positive class (so 1 matches "1" and True), or None."""
     wanted = canonical(1 if positive is None else positive)
@@ -92,6 +111,7 @@ def render_evidently(reference: pd.DataFrame, current: pd.DataFrame, plan: Evide
         names = list(plan.columns)
         numeric = [c for c, t in plan.columns.items() if t in _NUMERIC_TYPES]
         categorical = [c for c, t in plan.columns.items() if t in _CATEGORICAL_TYPES]
+        reference, current = (_for_evidently(f, names, categorical) for f in (reference, current))
         presets: list[Any] = []
         if plan.drift_columns:
             options = _drift_preset_options(plan.drift, plan.methods)
@@ -119,8 +139,8 @@ def render_evidently(reference: pd.DataFrame, current: pd.DataFrame, plan: Evide
                 presets.append(ClassificationPreset())
         definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical, **tasks)
         snapshot = Report(presets).run(
-            Dataset.from_pandas(current[names], data_definition=definition),
-            Dataset.from_pandas(reference[names], data_definition=definition),
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
         )
         html: str = snapshot.get_html_str(as_iframe=False)
         return html

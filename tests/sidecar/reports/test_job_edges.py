@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sidecar.reports import ReportInputError, ReportSummary, job, run_report
+from detectors.drift import DriftOptions
+from sidecar.reports import ReportInputError, ReportSpec, ReportSummary, job, run_report
 from sidecar.reports.evidently_html import EvidentlyPlan
 from tests.sidecar.reports.known import FEATURES, make_spec
 from tests.sidecar.reports.tables import split_section, tables
@@ -195,3 +196,30 @@ def test_prediction_counted_in_the_share_goes_to_evidentlys_preset(
     reference, current = frames
     run_report(reference, current, make_spec(drift={"count_prediction_in_share": True}))
     assert no_evidently[0].drift_columns == (*FEATURES, "approved")
+
+
+def test_float_categories_are_drawn_by_evidently() -> None:
+    """Evidently 0.7.23 rejects float category labels; whole floats and other floats are drawn as labels."""
+    rng = np.random.default_rng(0)
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "late": rng.integers(0, 4, n).astype(float),
+                "ratio": rng.choice([0.5, 1.5, 2.5], n),
+                "x": rng.normal(shift, 1, n),
+                "prediction": rng.integers(0, 2, n).astype(float),
+                "label": rng.integers(0, 2, n).astype(float),
+            }
+        )
+
+    spec = ReportSpec(
+        monitor="m",
+        prediction="prediction",
+        label="label",
+        drift=DriftOptions(column_types={"late": "categorical", "ratio": "categorical"}),
+    )
+    result = run_report(frame(500, 0.0), frame(500, 1.0), spec)
+    assert result.summary.errors == ()
+    assert result.html is not None and b"Data Drift" in result.html
+    assert {f.column for f in result.summary.flags_of("column_drift")} >= {"x"}
