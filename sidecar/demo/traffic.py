@@ -1,8 +1,9 @@
-"""The demo's traffic generator: a baseline phase, then a drifted phase, through the sidecar."""
+"""The demo's traffic generator: prediction requests through the sidecar, like the training data or drifted."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from dataclasses import dataclass
@@ -27,19 +28,26 @@ class TrafficResult:
     statuses: dict[int, int]
 
 
+def plan(requests: int, seed: int = 11) -> list[int]:
+    """Rows per request, in order: half single rows (to /predict), half batches of 2 to 8 (to /invocations)."""
+    rng = random.Random(seed)
+    return [1 if rng.random() < 0.5 else rng.randint(2, 8) for _ in range(requests)]
+
+
 async def send_traffic(
     base_url: str,
     *,
     requests: int = 2000,
     concurrency: int = 8,
-    drift_after: float = 0.5,
+    drifted: bool = False,
     seed: int = 11,
     timeout: float = 120.0,
 ) -> TrafficResult:
-    """Send `requests` predictions (single rows to /predict, batches to /invocations); drift after a share."""
-    baseline = make_loans(requests * 3, seed=seed)
-    drifted = make_loans(requests * 3, seed=seed + 1, shift=1.0)
-    rng = random.Random(seed)
+    """Send `requests` predictions as `plan` lays them out, each with rows of its own; `drifted`: lower
+    incomes, more debt and shifted regions."""
+    sizes = plan(requests, seed)
+    frame = make_loans(sum(sizes), seed=seed + 1 if drifted else seed, shift=1.0 if drifted else 0.0)
+    starts = [0, *itertools.accumulate(sizes)]
     statuses: dict[int, int] = {}
     rows_sent = 0
     failed = 0
@@ -54,17 +62,12 @@ async def send_traffic(
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            frame = drifted if i >= requests * drift_after else baseline
-            if rng.random() < 0.5:
-                row = frame.iloc[i].to_dict()
-                path, body, n = "/predict", orjson.dumps({k: row[k] for k in COLUMNS}), 1
+            part = frame.iloc[starts[i] : starts[i] + sizes[i]][COLUMNS]
+            if sizes[i] == 1:
+                row = part.iloc[0].to_dict()
+                path, body = "/predict", orjson.dumps({k: row[k] for k in COLUMNS})
             else:
-                n = rng.randint(2, 8)
-                part = frame.iloc[i * 3 : i * 3 + n]
-                split = {
-                    "columns": COLUMNS,
-                    "data": part[COLUMNS].values.tolist(),
-                }
+                split = {"columns": COLUMNS, "data": part.values.tolist()}
                 path, body = "/invocations", orjson.dumps({"dataframe_split": split})
             try:
                 async with session.post(
@@ -72,7 +75,7 @@ async def send_traffic(
                 ) as resp:
                     await resp.read()
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
-                    rows_sent += n
+                    rows_sent += sizes[i]
             except (aiohttp.ClientError, TimeoutError):
                 failed += 1
 
