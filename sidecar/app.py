@@ -11,9 +11,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.dispatcher import DispatchConfigError, Dispatcher, load_secrets
+from alerts.store import AlertStore
 from sidecar.capture.pipeline import CapturePipeline
+from sidecar.errors import ConfigError
 from sidecar.metrics import Metrics, QueueCollector
-from sidecar.monitors.keys import FEEDBACK, POOL, RUNNER, SCHEDULER
+from sidecar.monitors.gate import ALERT_STORE
+from sidecar.monitors.keys import DISPATCHER, FEEDBACK, POOL, RUNNER, SCHEDULER
 from sidecar.monitors.runner import MonitorRunner, ReportPool
 from sidecar.monitors.scheduler import MonitorScheduler
 from sidecar.proxy import ProxyCore, ProxyServer
@@ -87,13 +91,44 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    try:
+        secrets = load_secrets(settings.alerts)
+    except DispatchConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    dispatcher = Dispatcher(
+        app[ENGINE],
+        settings.alerts,
+        app[SESSION],
+        secrets,
+        external_url=settings.admin_url() or "",
+        refresh_for=_alertmanager_refresh(settings),
+    )
+    app[DISPATCHER] = dispatcher
+    app[ALERT_STORE] = AlertStore(app[ENGINE])
+    dispatcher.start()
+    yield
+    await dispatcher.stop()
+
+
+def _alertmanager_refresh(settings: Settings) -> float:
+    """How long a firing alert posted to Alertmanager lasts: three of the longest schedule periods (each run
+    re-posts it), at least 15 minutes."""
+    periods = [m.schedule.every or 3600.0 for m in settings.monitors if m.alerts]
+    return max([900.0, *(3 * p for p in periods)])
+
+
 async def _monitors_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = app[ENGINE]
     pool = ReportPool(settings.reports.workers, settings.reports.max_tasks_per_child)
     if settings.monitors:
         pool.executor()  # the workers import Evidently now, not at the first run
-    runner = MonitorRunner(engine, pool=pool, replica=settings.replica)
+    alerts = settings.alerts.model_copy(update={"external_url": settings.admin_url()})
+    runner = MonitorRunner(
+        engine, pool=pool, replica=settings.replica, alerts=alerts, on_alerts=app[DISPATCHER].wake
+    )
     scheduler = MonitorScheduler(engine, runner, settings.monitors, settings.reports, settings.retention)
     app[POOL], app[RUNNER], app[SCHEDULER], app[FEEDBACK] = pool, runner, scheduler, FeedbackStore(engine)
     scheduler.start()
@@ -121,6 +156,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     """The sidecar: admin routes on this app; store, writer, capture, HTTP session, monitors (scheduler and
     report workers) and proxy in cleanup_ctx."""
     from sidecar.admin import setup_admin
+    from sidecar.monitors.gate import setup_gate_routes
     from sidecar.monitors.routes import setup_monitor_routes
 
     # Admin requests carry label batches and reference pins; reference files are streamed, not read whole.
@@ -128,7 +164,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app[SETTINGS] = settings
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = Metrics(app[REGISTRY], max_models=settings.capture.max_models)
-    app.cleanup_ctx.extend([_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx, _monitors_ctx, _proxy_ctx])
+    app.cleanup_ctx.extend(
+        [_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx, _alerts_ctx, _monitors_ctx, _proxy_ctx]
+    )
     setup_admin(app)
     setup_monitor_routes(app)
+    setup_gate_routes(app)
     return app

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sidecar.app import PROXY, WRITER, create_app
+from sidecar.monitors.keys import DISPATCHER, RUNNER
 from sidecar.settings import Settings
 from storage.writer import WriterStats
 
@@ -46,6 +47,11 @@ class Sidecar:
             raise
         self.port = self.app[PROXY].port
         self.admin_port = _bound_port(self._runner)
+        if s.admin_url() is None:  # admin_port 0: links in alerts use the port just bound
+            host = "127.0.0.1" if s.admin_host in ("0.0.0.0", "::", "") else s.admin_host
+            url = f"http://{host}:{self.admin_port}"
+            self.app[RUNNER].set_external_url(url)
+            self.app[DISPATCHER].external_url = url
         logger.info(
             "driftcar proxying %s:%d -> %s; admin on %s:%d", s.host, self.port, s.upstream, s.admin_host,
             self.admin_port,

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
+from alerts.config import AlertsSettings
 from sidecar.capture.options import CaptureOptions
 from sidecar.errors import ConfigError
 from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
@@ -120,6 +129,8 @@ class Settings(BaseSettings):
     """Report workers and run bookkeeping."""
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     """Deleting old records and reports."""
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    """Webhooks and delivery of the monitors' alerts."""
     replica: str | None = None
     """This replica's name in the report runs it claims (default: hostname and process id)."""
 
@@ -127,6 +138,27 @@ class Settings(BaseSettings):
     @classmethod
     def _unique_monitors(cls, v: list[MonitorConfig]) -> list[MonitorConfig]:
         return check_unique_names(v)
+
+    @model_validator(mode="after")
+    def _known_webhooks(self) -> Settings:
+        names = {w.name for w in self.alerts.webhooks}
+        for monitor in self.monitors:
+            for rule in monitor.alerts:
+                unknown = sorted(set(rule.webhooks or ()) - names)
+                if unknown:
+                    raise ValueError(
+                        f"monitor {monitor.name!r}, alert {rule.name!r}: unknown webhook(s) {', '.join(unknown)}"
+                    )
+        return self
+
+    def admin_url(self) -> str | None:
+        """How receivers reach the admin port: `alerts.external_url`, else this host's admin address."""
+        if self.alerts.external_url:
+            return self.alerts.external_url.rstrip("/")
+        if self.admin_port == 0:
+            return None
+        host = "127.0.0.1" if self.admin_host in ("0.0.0.0", "::", "") else self.admin_host
+        return f"http://{host}:{self.admin_port}"
 
     def monitor(self, name: str) -> MonitorConfig | None:
         """The monitor of that name, if configured."""

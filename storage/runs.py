@@ -14,12 +14,13 @@ import gzip
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Select, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.codec import clean_text
 from storage.errors import NotFound, RunStateError, translated
@@ -28,6 +29,8 @@ from storage.schema import report_runs
 logger = logging.getLogger(__name__)
 
 RunStatus = Literal["running", "ok", "failed", "skipped"]
+InTransaction = Callable[[AsyncConnection], Awaitable[None]]
+"""Work done in the transaction that finishes a run."""
 _MAX_ERROR_CHARS = 4000
 
 
@@ -134,7 +137,7 @@ class RunStore:
             return None
         return int(run_id)
 
-    async def _leave_running(self, run_id: int, **values: Any) -> None:
+    async def _leave_running(self, run_id: int, then: InTransaction | None = None, **values: Any) -> None:
         query = (
             update(report_runs)
             .where(report_runs.c.id == run_id, report_runs.c.status == "running")
@@ -143,6 +146,8 @@ class RunStore:
         with translated():
             async with self._engine.begin() as conn:
                 if (await conn.execute(query)).rowcount == 1:
+                    if then is not None:
+                        await then(conn)
                     return
                 status = (
                     await conn.execute(select(report_runs.c.status).where(report_runs.c.id == run_id))
@@ -158,12 +163,18 @@ class RunStore:
         html: str | bytes | None,
         n_rows: int,
         reference_version: int | None,
+        then: InTransaction | None = None,
     ) -> None:
-        """Mark a running run `ok` with its results; the HTML is stored gzip-compressed."""
+        """Mark a running run `ok` with its results; the HTML is stored gzip-compressed.
+
+        `then(conn)` runs in the same transaction after the run is marked (alert states and the outbox): both
+        are stored, or neither.
+        """
         data = html.encode() if isinstance(html, str) else html
         packed = None if data is None else await asyncio.to_thread(gzip.compress, data, 6)
         await self._leave_running(
             run_id,
+            then,
             status="ok",
             summary=summary,
             html=packed,

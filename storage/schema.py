@@ -155,3 +155,66 @@ report_runs = Table(
     Index(None, "status", "claimed_at"),
     comment="scheduled report runs; the unique window makes a claim succeed on one replica only",
 )
+
+ALERT_STATUSES = ("pending", "firing", "resolved")
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True, comment="sha256 of monitor, rule and labels"),
+    Column("monitor", Text(), nullable=False),
+    Column("rule", Text(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("severity", Text(), nullable=False),
+    Column("action", Text(), nullable=False),
+    Column("consecutive", Integer(), nullable=False, comment="windows in a row whose run met the condition"),
+    Column("started_at", Double(), nullable=True, comment="when it last started firing"),
+    Column("resolved_at", Double(), nullable=True),
+    Column("last_notified_at", Double(), nullable=True),
+    Column(
+        "notifications", Integer(), nullable=False, comment="notifications sent so far (ids are per number)"
+    ),
+    Column("last_window_end", Double(), nullable=False, comment="end of the newest window evaluated"),
+    Column("last_run_id", id_type(), nullable=True),
+    Column("details", json_type(), nullable=True, comment="the findings of the newest evaluation"),
+    Column("updated_at", Double(), nullable=False),
+    CheckConstraint("status IN ('pending', 'firing', 'resolved')", name="status"),
+    Index(None, "monitor", "status"),
+    comment="one row per alert: its lifecycle across report runs",
+)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", id_type(), Identity(), primary_key=True),
+    Column("event_id", Text(), nullable=False, comment="the notification's id, sent as Idempotency-Key"),
+    Column("destination", Text(), nullable=False, comment="the configured webhook's name"),
+    Column("monitor", Text(), nullable=False),
+    Column("event", json_type(), nullable=False, comment="the notification in driftcar's format (version 1)"),
+    Column("created_at", Double(), nullable=False),
+    Column("next_attempt_at", Double(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("lease_until", Double(), nullable=True, comment="a dispatcher is delivering it until then"),
+    Column("delivered_at", Double(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    UniqueConstraint("event_id", "destination"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+    Index(None, "status", "next_attempt_at"),
+    comment="notifications to deliver, written in the transaction that stores the report run",
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", id_type(), Identity(), primary_key=True),
+    Column("outbox_id", id_type(), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("at", Double(), nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("duration_ms", Double(), nullable=False),
+    Index(None, "outbox_id"),
+    comment="one row per delivery attempt",
+)

@@ -207,3 +207,43 @@ async def first_n_records(
         newest_first=False,
         limit=n,
     )
+
+
+async def operational_figures(
+    engine: AsyncEngine,
+    *,
+    start: float,
+    end: float,
+    model: str | None = None,
+    model_version: str | None = None,
+    route: str | None = None,
+) -> tuple[int, int, float | None]:
+    """Over every captured record with `start <= ts < end`, failed ones included: (records, failed records,
+    p99 latency in ms or None). A record failed when its status is >= 400 or it carries an error."""
+    import numpy as np
+
+    query = select(records.c.status, records.c.error.is_not(None), records.c.latency_ms).where(
+        records.c.ts >= start, records.c.ts < end
+    )
+    for column, value in (
+        (records.c.model, model),
+        (records.c.model_version, model_version),
+        (records.c.route, route),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    latencies: list[float] = []
+    total = failed = 0
+    with translated():
+        async with engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=CHUNK_ROWS))
+            async for part in result.partitions():
+                for status, has_error, latency in part:
+                    total += 1
+                    failed += int(status >= 400 or bool(has_error))
+                    if latency is not None:
+                        latencies.append(latency)
+    if not latencies:
+        return total, failed, None
+    p99 = await asyncio.to_thread(lambda: float(np.percentile(np.asarray(latencies), 99)))
+    return total, failed, p99

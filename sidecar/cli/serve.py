@@ -45,7 +45,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT."""
     settings = settings_from_args(args)
+    from alerts.dispatcher import DispatchConfigError, load_secrets
     from sidecar.server import serve
+
+    try:
+        load_secrets(settings.alerts)  # before anything starts: no half-configured process
+    except DispatchConfigError as exc:
+        raise CliError(str(exc)) from None
 
     try:
         import uvloop

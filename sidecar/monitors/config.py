@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alerts.config import AlertRule
 from detectors.columns import ColumnType
 from detectors.drift import DriftOptions
 from detectors.fairness import FairnessOptions, Task
@@ -221,6 +222,17 @@ class MonitorConfig(BaseModel):
     """The default reference when none is stored."""
     html_max_rows: int = Field(default=50_000, ge=100)
     """The Evidently HTML is drawn on a seeded sample of at most this many rows per side (statistics use all)."""
+    alerts: list[AlertRule] = Field(default_factory=list)
+    """Alert rules evaluated on every finished run (see docs/alerts.md)."""
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_rules(cls, value: list[AlertRule]) -> list[AlertRule]:
+        names = [r.name for r in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"alert rule name(s) used twice: {', '.join(dupes)}")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -22,16 +22,22 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+from alerts.config import AlertsSettings
+from alerts.payload import AlertEvent
+from alerts.rules import Operational
+from alerts.state import RunFacts, apply_run
 from sidecar.monitors.config import MonitorConfig
 from sidecar.reports.spec import ReportContext
 from storage.errors import InvalidReference, NotFound
 from storage.references import ReferenceInfo, ReferenceStore
 from storage.runs import RunInfo, RunStore
-from storage.windows import load_window
+from storage.windows import load_window, operational_figures
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from sidecar.reports.job import ReportResult
     from sidecar.reports.summary import ReportSummary
@@ -98,14 +104,23 @@ class MonitorRunner:
         pool: ReportPool | None = None,
         replica: str | None = None,
         progress: Progress | None = None,
+        alerts: AlertsSettings | None = None,
+        on_alerts: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._alerts = alerts or AlertsSettings()
+        self._on_alerts = on_alerts
         self._pool = pool
         self.replica = replica or default_replica()
         self.runs = RunStore(engine)
         self.references = ReferenceStore(engine)
         self._progress = progress
         self._active: set[asyncio.Task[object]] = set()
+
+    def set_external_url(self, url: str) -> None:
+        """The admin URL put in alerts' report links, once the admin port is bound (when not configured)."""
+        if not self._alerts.external_url:
+            self._alerts = self._alerts.model_copy(update={"external_url": url})
 
     def _say(self, message: str) -> None:
         if self._progress is not None:
@@ -269,9 +284,31 @@ class MonitorRunner:
             await self.runs.skip_run(run_id, reason)
             logger.info("monitor %s: run %d skipped: %s", monitor.name, run_id, reason)
             return RunOutcome("skipped", await self.runs.get_run(run_id), summary=summary, error=reason)
+        queued: list[AlertEvent] = []
+        then = None
+        if monitor.alerts:
+            operational = await self._operational(monitor, start, end, window, explicit)
+            facts = RunFacts(run_id, start, end, monitor.model, monitor.model_version)
+
+            async def then(conn: AsyncConnection) -> None:
+                queued.extend(
+                    await apply_run(
+                        conn,
+                        monitor.name,
+                        monitor.alerts,
+                        facts,
+                        summary,
+                        operational,
+                        self._alerts,
+                        time.time(),
+                    )
+                )
+
         await self.runs.finish_run(
-            run_id, json.loads(summary.to_json()), result.html, len(window), info.version
+            run_id, json.loads(summary.to_json()), result.html, len(window), info.version, then=then
         )
+        if queued and self._on_alerts is not None:
+            self._on_alerts()
         logger.info(
             "monitor %s: run %d ok: %d rows, %d flag(s), load %.1f s, statistics %.1f s, html %.1f s",
             monitor.name,
@@ -283,6 +320,21 @@ class MonitorRunner:
             result.timings.html_s,
         )
         return RunOutcome("ok", await self.runs.get_run(run_id), summary=summary, html=result.html)
+
+    async def _operational(
+        self, monitor: MonitorConfig, start: float, end: float, window: pd.DataFrame, explicit: bool
+    ) -> Operational | None:
+        """Error rate and p99 latency over every record of the window, when a rule needs them."""
+        if not any(rule.when in ("error_rate", "latency_p99") for rule in monitor.alerts):
+            return None
+        if monitor.window.records is not None and not explicit:
+            if not len(window):
+                return Operational(0, 0, None)
+            start, end = float(window["ts"].iloc[0]), float(np.nextafter(window["ts"].iloc[-1], np.inf))
+        total, failed, p99 = await operational_figures(
+            self._engine, start=start, end=end, **monitor.record_filter()
+        )
+        return Operational(total, failed, p99)
 
     @staticmethod
     def _has_labels(monitor: MonitorConfig, window: pd.DataFrame) -> bool:
