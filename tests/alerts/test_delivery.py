@@ -191,7 +191,7 @@ async def test_outage_and_restart_deliver_each_notification_once_in_order(
             while time.monotonic() < deadline and len(receiver.app[RECEIVED]) < 3:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)  # nothing more may arrive
-            received = list(receiver.app[RECEIVED])
+            received: list[dict[str, Any]] = receiver.app[RECEIVED].copy()
         finally:
             await receiver.close()
         async with http.get(admin_url(second, "/api/alerts/outbox")) as resp:
