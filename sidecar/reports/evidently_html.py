@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from detectors.columns import ColumnType
@@ -74,9 +75,11 @@ def _category_labels(values: pd.Series) -> pd.Series:
     if not pd.api.types.is_float_dtype(values.dtype):
         return values
     present = values.dropna()
-    if bool((present == present.round()).all()):
-        return values.map(lambda v: None if pd.isna(v) else int(v)).astype(object)
-    return values.map(lambda v: None if pd.isna(v) else repr(float(v))).astype(object)
+    whole = bool((present == present.round()).all())
+    labels = np.empty(len(values), dtype=object)  # a Series.map would turn ints and None back into floats
+    for i, v in enumerate(values.to_numpy()):
+        labels[i] = None if v != v else (int(v) if whole else repr(float(v)))
+    return pd.Series(labels, index=values.index, name=values.name)
 
 
 def _for_evidently(frame: pd.DataFrame, names: list[str], categorical: list[str]) -> pd.DataFrame:
@@ -108,9 +111,15 @@ def render_evidently(reference: pd.DataFrame, current: pd.DataFrame, plan: Evide
             RegressionPreset,
         )
 
-        names = list(plan.columns)
-        numeric = [c for c, t in plan.columns.items() if t in _NUMERIC_TYPES]
-        categorical = [c for c, t in plan.columns.items() if t in _CATEGORICAL_TYPES]
+        label = plan.label
+        if label is not None and not (current[label].notna().all() and reference[label].notna().all()):
+            # Evidently's quality metrics fail on a partly missing target (they relabel NaN); driftcar's own
+            # performance section covers the labelled rows, Evidently draws the rest without the label.
+            label = None
+        columns = {c: t for c, t in plan.columns.items() if c != plan.label or label is not None}
+        names = list(columns)
+        numeric = [c for c, t in columns.items() if t in _NUMERIC_TYPES]
+        categorical = [c for c, t in columns.items() if t in _CATEGORICAL_TYPES]
         reference, current = (_for_evidently(f, names, categorical) for f in (reference, current))
         presets: list[Any] = []
         if plan.drift_columns:
@@ -122,19 +131,19 @@ def render_evidently(reference: pd.DataFrame, current: pd.DataFrame, plan: Evide
             presets.append(ValueDrift(column=plan.prediction, method=method, threshold=threshold))
         presets.append(DataSummaryPreset())
         tasks: dict[str, Any] = {}
-        if plan.label is not None and current[plan.label].notna().any():
+        if label is not None:
             if plan.task == "regression":
-                tasks["regression"] = [RegressionTask(target=plan.label, prediction=plan.prediction)]
+                tasks["regression"] = [RegressionTask(target=label, prediction=plan.prediction)]
                 presets.append(RegressionPreset())
             else:
-                both = pd.concat([current[plan.label], current[plan.prediction]], ignore_index=True)
+                both = pd.concat([current[label], current[plan.prediction]], ignore_index=True)
                 pos = _positive_label(both, plan.positive)
                 if both.nunique(dropna=True) <= 2 and pos is not None:
                     task = BinaryClassification(
-                        target=plan.label, prediction_labels=plan.prediction, pos_label=pos
+                        target=label, prediction_labels=plan.prediction, pos_label=pos
                     )
                 else:
-                    task = MulticlassClassification(target=plan.label, prediction_labels=plan.prediction)
+                    task = MulticlassClassification(target=label, prediction_labels=plan.prediction)
                 tasks["classification"] = [task]
                 presets.append(ClassificationPreset())
         definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical, **tasks)

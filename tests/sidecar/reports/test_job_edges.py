@@ -223,3 +223,22 @@ def test_float_categories_are_drawn_by_evidently() -> None:
     assert result.summary.errors == ()
     assert result.html is not None and b"Data Drift" in result.html
     assert {f.column for f in result.summary.flags_of("column_drift")} >= {"x"}
+
+
+def test_partly_labelled_windows_keep_the_evidently_report() -> None:
+    """Labels arrive late: Evidently's quality metrics fail on a partly missing target, so Evidently draws the
+    window without it while driftcar's performance section uses the labelled rows."""
+    rng = np.random.default_rng(0)
+
+    def frame(n: int, shift: float, labelled: float) -> pd.DataFrame:
+        label = rng.integers(0, 2, n).astype(float)
+        label[rng.random(n) > labelled] = np.nan
+        return pd.DataFrame(
+            {"x": rng.normal(shift, 1, n), "prediction": rng.integers(0, 2, n), "label": label}
+        )
+
+    spec = ReportSpec(monitor="m", prediction="prediction", label="label")
+    result = run_report(frame(2000, 0.0, 1.0), frame(2000, 1.0, 0.2), spec)
+    assert result.summary.errors == ()
+    assert result.summary.performance is not None and result.summary.performance.n_rows < 2000
+    assert result.html is not None and b"Data Drift" in result.html
