@@ -91,12 +91,12 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+SECRETS = web.AppKey("webhook_secrets", dict[str, bytes])
+
+
 async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    try:
-        secrets = load_secrets(settings.alerts)
-    except DispatchConfigError as exc:
-        raise ConfigError(str(exc)) from None
+    secrets = app[SECRETS]
     dispatcher = Dispatcher(
         app[ENGINE],
         settings.alerts,
@@ -162,6 +162,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     # Admin requests carry label batches and reference pins; reference files are streamed, not read whole.
     app = web.Application(client_max_size=64 << 20)
     app[SETTINGS] = settings
+    try:
+        # Read before anything starts: a missing secret must not leave a half-started sidecar behind.
+        app[SECRETS] = load_secrets(settings.alerts)
+    except DispatchConfigError as exc:
+        raise ConfigError(str(exc)) from None
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = Metrics(app[REGISTRY], max_models=settings.capture.max_models)
     app.cleanup_ctx.extend(

@@ -39,7 +39,11 @@ class Sidecar:
     async def start(self) -> None:
         """Open the store, start capture and the proxy, bind the admin port."""
         s = self.settings
-        await self._runner.setup()
+        try:
+            await self._runner.setup()
+        except BaseException:
+            await self._runner.cleanup()  # close what started before the failure (store, writer, session)
+            raise
         try:
             await web.TCPSite(self._runner, s.admin_host, s.admin_port).start()
         except OSError:

@@ -22,24 +22,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
 from alerts.config import AlertsSettings
 from alerts.payload import AlertEvent
-from alerts.rules import Operational
 from alerts.state import RunFacts, apply_run
 from sidecar.monitors.config import MonitorConfig
-from sidecar.reports.spec import ReportContext
-from storage.errors import InvalidReference, NotFound
+from sidecar.monitors.job import JobResult, MonitorJob, run_monitor_job
+from storage.errors import InvalidReference
 from storage.references import ReferenceInfo, ReferenceStore
 from storage.runs import RunInfo, RunStore
-from storage.windows import load_window, operational_figures
 
 if TYPE_CHECKING:
-    import pandas as pd
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-    from sidecar.reports.job import ReportResult
     from sidecar.reports.summary import ReportSummary
 
 logger = logging.getLogger(__name__)
@@ -198,46 +192,18 @@ class MonitorRunner:
             await self.runs.fail_run(run_id, reason)
             return RunOutcome("failed", await self.runs.get_run(run_id), error=reason)
 
-    async def _load(self, monitor: MonitorConfig, start: float, end: float, explicit: bool) -> pd.DataFrame:
-        features = None
-        if monitor.features is not None:
-            protected = monitor.fairness.protected if monitor.fairness else []
-            features = list(dict.fromkeys([*monitor.features, *protected]))
-
-        def progress(rows: int) -> None:
-            self._say(f"loading the window: {rows:,} records")
-
-        if monitor.window.records is not None and not explicit:
-            return await load_window(
-                self._engine,
-                end=end,
-                last_n=monitor.window.records,
-                features=features,
-                progress=progress,
-                **monitor.record_filter(),
-            )
-        return await load_window(
-            self._engine,
-            start=start,
-            end=end,
-            features=features,
-            progress=progress,
-            **monitor.record_filter(),
-        )
-
-    async def reference(self, monitor: MonitorConfig) -> tuple[ReferenceInfo, pd.DataFrame] | str:
+    async def reference(self, monitor: MonitorConfig) -> ReferenceInfo | str:
         """The monitor's latest stored reference, pinning the default first-N one when none is stored yet; or
         why there is none."""
-        try:
-            return await self.references.get_reference(monitor.name)
-        except NotFound:
-            pass
+        stored = await self.references.list_references(monitor.name)
+        if stored:
+            return stored[0]
         features = None
         if monitor.features is not None:
             protected = monitor.fairness.protected if monitor.fairness else []
             features = list(dict.fromkeys([*monitor.features, *protected]))
         try:
-            await self.references.pin_reference_first_n(
+            info = await self.references.pin_reference_first_n(
                 monitor.name,
                 monitor.reference.first_n,
                 features=features,
@@ -248,11 +214,12 @@ class MonitorRunner:
         except InvalidReference as exc:
             return f"no reference yet: {exc}"
         logger.info(
-            "monitor %s: no reference was stored; pinned the first %d captured records as version 1",
+            "monitor %s: no reference was stored; pinned the first %d captured records as version %d",
             monitor.name,
             monitor.reference.first_n,
+            info.version,
         )
-        return await self.references.get_reference(monitor.name)
+        return info
 
     async def _compute(
         self, monitor: MonitorConfig, run_id: int, start: float, end: float, *, explicit: bool
@@ -263,21 +230,17 @@ class MonitorRunner:
             await self.runs.skip_run(run_id, found)
             logger.info("monitor %s: run %d skipped: %s", monitor.name, run_id, found)
             return RunOutcome("skipped", await self.runs.get_run(run_id), error=found)
-        info, reference = found
-        self._say(f"reference v{info.version} ({info.source}): {info.n_rows:,} rows")
-        window = await self._load(monitor, start, end, explicit)
-        loaded = time.perf_counter()
-        self._say(f"window loaded: {len(window):,} records in {loaded - started:.1f} s; computing the report")
-        with_label = self._has_labels(monitor, window)
-        if not with_label and monitor.label is not None and monitor.label in window.columns:
-            window = window.drop(columns=monitor.label)
-        if monitor.window.records is not None and not explicit and len(window):
-            # A count window's data span, not its claim key, is what the report should show.
-            start, end = float(window["ts"].iloc[0]), float(window["ts"].iloc[-1])
-        context = ReportContext(
-            window_start=start, window_end=end, reference_version=info.version, reference_source=info.source
+        self._say(f"reference v{found.version} ({found.source}): {found.n_rows:,} rows")
+        job = MonitorJob(
+            database_url=self._engine.url.render_as_string(hide_password=False),
+            monitor=monitor,
+            reference_version=found.version,
+            reference_source=found.source,
+            start=start,
+            end=end,
+            count_window=monitor.window.records is not None and not explicit,
         )
-        result = await self._report(reference, window, monitor, with_label, context)
+        result = await self._execute(job)
         summary = result.summary
         if summary.status == "skipped":
             reason = summary.skip_reason or "skipped"
@@ -287,8 +250,9 @@ class MonitorRunner:
         queued: list[AlertEvent] = []
         then = None
         if monitor.alerts:
-            operational = await self._operational(monitor, start, end, window, explicit)
-            facts = RunFacts(run_id, start, end, monitor.model, monitor.model_version)
+            facts = RunFacts(
+                run_id, result.window_start, result.window_end, monitor.model, monitor.model_version
+            )
 
             async def then(conn: AsyncConnection) -> None:
                 queued.extend(
@@ -298,67 +262,37 @@ class MonitorRunner:
                         monitor.alerts,
                         facts,
                         summary,
-                        operational,
+                        result.operational,
                         self._alerts,
                         time.time(),
                     )
                 )
 
         await self.runs.finish_run(
-            run_id, json.loads(summary.to_json()), result.html, len(window), info.version, then=then
+            run_id, json.loads(summary.to_json()), result.html, result.n_rows, found.version, then=then
         )
         if queued and self._on_alerts is not None:
             self._on_alerts()
         logger.info(
-            "monitor %s: run %d ok: %d rows, %d flag(s), load %.1f s, statistics %.1f s, html %.1f s",
+            "monitor %s: run %d ok: %d rows, %d flag(s), load %.1f s, statistics %.1f s, html %.1f s, total %.1f s",
             monitor.name,
             run_id,
-            len(window),
+            result.n_rows,
             len(summary.flags),
-            loaded - started,
-            result.timings.statistics_s,
-            result.timings.html_s,
+            result.load_s,
+            result.statistics_s,
+            result.html_s,
+            time.perf_counter() - started,
         )
         return RunOutcome("ok", await self.runs.get_run(run_id), summary=summary, html=result.html)
 
-    async def _operational(
-        self, monitor: MonitorConfig, start: float, end: float, window: pd.DataFrame, explicit: bool
-    ) -> Operational | None:
-        """Error rate and p99 latency over every record of the window, when a rule needs them."""
-        if not any(rule.when in ("error_rate", "latency_p99") for rule in monitor.alerts):
-            return None
-        if monitor.window.records is not None and not explicit:
-            if not len(window):
-                return Operational(0, 0, None)
-            start, end = float(window["ts"].iloc[0]), float(np.nextafter(window["ts"].iloc[-1], np.inf))
-        total, failed, p99 = await operational_figures(
-            self._engine, start=start, end=end, **monitor.record_filter()
-        )
-        return Operational(total, failed, p99)
-
-    @staticmethod
-    def _has_labels(monitor: MonitorConfig, window: pd.DataFrame) -> bool:
-        return (
-            monitor.label is not None
-            and monitor.label in window.columns
-            and bool(window[monitor.label].notna().any())
-        )
-
-    async def _report(
-        self,
-        reference: pd.DataFrame,
-        window: pd.DataFrame,
-        monitor: MonitorConfig,
-        with_label: bool,
-        context: ReportContext,
-    ) -> ReportResult:
-        from sidecar.reports.job import render_in_pool, run_report
-
-        spec = monitor.spec(with_label=with_label)
+    async def _execute(self, job: MonitorJob) -> JobResult:
+        """Run the job in the report pool, or in a thread of this process when there is none (the CLI)."""
         if self._pool is None:
-            return await asyncio.to_thread(run_report, reference, window, spec, context)
+            return await asyncio.to_thread(run_monitor_job, job, self._progress)
         executor: Executor = self._pool.executor()
-        return await render_in_pool(executor, reference, window, spec, context)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, run_monitor_job, job)
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait up to `timeout` s for the runs in progress; cancel those still going (they are marked failed)."""
