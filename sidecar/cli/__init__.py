@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bias": ("sidecar.cli.bias", "fairness metrics per protected attribute from a CSV/Parquet file"),
     "reference": ("sidecar.cli.reference", "store or list a monitor's versioned reference data"),
     "report": ("sidecar.cli.report", "run one monitor's report now against the database (no server needed)"),
+    "consume": ("sidecar.cli.consume", "receive signed alerts, drop repeats, run their actions"),
 }
 
 
