@@ -21,12 +21,16 @@ REGIONS = ["north", "south", "east", "west"]
 
 
 def make_loans(n: int, seed: int = 7, *, shift: float = 0.0) -> pd.DataFrame:
-    """`n` applicants with an `approved` label; `shift` in [0, 1] moves income down and debt up (drift)."""
+    """`n` applicants with an `approved` label; `shift` in [0, 1] moves income down (women's most) and debt up
+    (drift)."""
     rng = np.random.default_rng(seed)
     sex = rng.choice(["female", "male"], size=n)
     age = rng.integers(21, 70, size=n).astype(float)
-    # Income differs by sex in this synthetic population, so a model that never sees `sex` can still be biased.
-    income = rng.lognormal(mean=np.where(sex == "male", 10.9, 10.7), sigma=0.4) * (1.0 - 0.2 * shift)
+    # Incomes are alike for both sexes in the training population, so the model approves both alike; in the
+    # drifted one women's incomes fall much further, and a model that never sees `sex` turns biased. (The
+    # demo's windows are a few hundred rows, so approval-rate ratios are noisy: the gap must be wide.)
+    cut = np.where(sex == "female", 0.45, 0.1) * shift
+    income = rng.lognormal(mean=10.8, sigma=0.4, size=n) * (1.0 - cut)
     debt_ratio = np.clip(rng.beta(2, 5, size=n) + 0.08 * shift, 0, 1.5)
     credit_lines = rng.poisson(4, size=n).astype(float)
     late_payments = rng.poisson(0.6 + 0.5 * shift, size=n).astype(float)
