@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.payload import Action, Severity
+from sidecar.timeparse import parse_duration
 
 RuleKind = Literal[
     "dataset_drift",
@@ -45,8 +46,6 @@ _UNBOUNDED = ("dataset_drift", "prediction_drift", "report_error")
 
 
 def _duration(value: Any) -> float:
-    from sidecar.monitors.config import parse_duration
-
     return parse_duration(value)
 
 

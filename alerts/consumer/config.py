@@ -37,24 +37,13 @@ from pydantic import (
 from alerts.consumer.template import check_template
 from alerts.payload import SEVERITY_RANK, Action, AlertEvent, AlertStatus, Severity
 from sidecar.errors import ConfigError
+from sidecar.timeparse import parse_duration
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 30s, 15m or 1h, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-    else:
-        raise ValueError(f"expected a duration such as 30s, 15m or 1h, got {value!r}")
-    if not seconds > 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
-    return seconds
+    return parse_duration(value)
 
 
 def _listify(value: Any) -> Any:

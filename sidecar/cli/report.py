@@ -31,8 +31,9 @@ from sidecar.cli import CliError
 from sidecar.cli.db import DEFAULT_URL, URL_ENV
 from sidecar.cli.reference import _with_engine
 from sidecar.errors import ConfigError
-from sidecar.monitors.config import MonitorConfig, check_unique_names, parse_time
+from sidecar.monitors.config import MonitorConfig, check_unique_names
 from sidecar.settings import read_yaml
+from sidecar.timeparse import parse_time
 from storage.engine import redacted_url
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ the same window and the database gives each window to exactly one of them.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -32,29 +31,13 @@ from detectors.fairness import FairnessOptions, Task
 from detectors.performance import ClassificationOptions
 from detectors.quality import QualityThresholds
 from sidecar.reports.spec import RECORD_META_COLUMNS, BiasThresholds, ReportSpec
+from sidecar.timeparse import parse_duration
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 MONITOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number of seconds or a string like `90s`, `15m`, `1.5h`, `7d`, `2w`."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 30s, 15m or 1h, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-    else:
-        raise ValueError(f"expected a duration such as 30s, 15m or 1h, got {value!r}")
-    if not seconds > 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
-    return seconds
 
 
 class RecordFilter(TypedDict):
@@ -333,23 +316,3 @@ def check_unique_names(monitors: list[MonitorConfig]) -> list[MonitorConfig]:
             raise ValueError(f"monitor name {monitor.name!r} is used twice")
         seen.add(monitor.name)
     return monitors
-
-
-def parse_time(value: str) -> float:
-    """Epoch seconds from a number (`1732530000`) or an ISO 8601 time (`2026-11-25T10:00:00Z`; UTC if no zone)."""
-    text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(number):
-            raise ValueError(f"expected epoch seconds or an ISO 8601 time, got {value!r}")
-        return number
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"expected epoch seconds or an ISO 8601 time, got {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()

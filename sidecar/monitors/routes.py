@@ -29,9 +29,10 @@ import orjson
 from aiohttp import web
 
 from sidecar.errors import BadRequest, NotFound
-from sidecar.monitors.config import MonitorConfig, parse_time
+from sidecar.monitors.config import MonitorConfig
 from sidecar.monitors.keys import FEEDBACK, RUNNER, SCHEDULER
 from sidecar.monitors.runner import RunOutcome
+from sidecar.timeparse import parse_time
 from storage.errors import InvalidFeedback, InvalidReference
 from storage.errors import NotFound as StoreNotFound
 from storage.runs import RunInfo

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ def _receiver() -> web.Application:
 
 
 @pytest.fixture
-async def filled_db(tmp_path: Path) -> AsyncIterator[str]:
+async def filled_db(tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
     engine = create_engine(url)
     try:
@@ -99,7 +98,7 @@ async def filled_db(tmp_path: Path) -> AsyncIterator[str]:
         await ReferenceStore(engine).put_reference("m", reference)
     finally:
         await engine.dispose()
-    yield url
+    return url
 
 
 def _config(receiver_port: int, database_url: str) -> dict[str, Any]:
@@ -222,6 +221,6 @@ async def test_a_missing_secret_stops_startup(
 
     monkeypatch.delenv("TEST_HOOK_SECRET", raising=False)
     with pytest.raises(
-        ConfigError, match="alerts.webhooks 'ops': environment variable TEST_HOOK_SECRET is not set"
+        ConfigError, match=r"alerts\.webhooks 'ops': environment variable TEST_HOOK_SECRET is not set"
     ):
         await make_sidecar(str(upstream.make_url("")), **_config(free_port(), filled_db))

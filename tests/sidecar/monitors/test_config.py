@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from sidecar.errors import ConfigError
-from sidecar.monitors.config import MonitorConfig, ScheduleConfig, parse_duration, parse_time
+from sidecar.monitors.config import MonitorConfig, ScheduleConfig
 from sidecar.settings import load_settings
+from sidecar.timeparse import parse_duration, parse_time
 
 
 def _ts(text: str) -> float:
