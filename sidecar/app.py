@@ -122,7 +122,7 @@ def _alertmanager_refresh(settings: Settings) -> float:
 async def _monitors_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = app[ENGINE]
-    pool = ReportPool(settings.reports.workers, settings.reports.max_tasks_per_child)
+    pool = ReportPool(settings.reports.workers, settings.reports.max_tasks_per_child, settings.reports.nice)
     if settings.monitors:
         pool.executor()  # the workers import Evidently now, not at the first run
     alerts = settings.alerts.model_copy(update={"external_url": settings.admin_url()})

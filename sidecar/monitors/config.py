@@ -278,6 +278,8 @@ class ReportsSettings(BaseModel):
     """Worker processes computing reports (each pre-imports Evidently, ~300 MB)."""
     max_tasks_per_child: int | None = Field(default=20, ge=1)
     """Recycle a worker after this many reports, handing a large window's memory back."""
+    nice: int = Field(default=10, ge=0, le=19)
+    """CPU priority the workers give up (Unix nice): on a busy machine the proxy comes first."""
     stale_after: float = 6 * 3600.0
     """A run still `running` this long after its claim is marked failed (its replica died); its window can
     then be run again on demand."""

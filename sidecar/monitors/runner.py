@@ -62,9 +62,10 @@ class RunOutcome:
 class ReportPool:
     """The report worker processes, created on first use and replaced when a worker dies."""
 
-    def __init__(self, workers: int = 1, max_tasks_per_child: int | None = None) -> None:
+    def __init__(self, workers: int = 1, max_tasks_per_child: int | None = None, nice: int = 0) -> None:
         self._workers = workers
         self._max_tasks = max_tasks_per_child
+        self._nice = nice
         self._pool: ProcessPoolExecutor | None = None
 
     def executor(self) -> ProcessPoolExecutor:
@@ -72,7 +73,7 @@ class ReportPool:
         from sidecar.reports.job import create_report_pool
 
         if self._pool is None:
-            self._pool = create_report_pool(self._workers, self._max_tasks)
+            self._pool = create_report_pool(self._workers, self._max_tasks, self._nice)
         return self._pool
 
     def discard(self) -> None:

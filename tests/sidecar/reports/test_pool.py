@@ -47,3 +47,21 @@ async def test_render_in_a_process_pool(frames: Frames, context: ReportContext, 
     assert result.html is not None and report.html is not None
     assert abs(len(result.html) - len(report.html)) < 10_000  # same report; Evidently's widget ids differ
     assert worst < 0.5, f"the event loop stalled {worst:.2f} s during a {elapsed:.2f} s report"
+
+
+def _priority() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+async def test_workers_give_up_cpu_priority() -> None:
+    import os
+
+    pool = create_report_pool(max_workers=1, nice=7)
+    try:
+        loop = asyncio.get_running_loop()
+        worker = await asyncio.wait_for(loop.run_in_executor(pool, _priority), timeout=60)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    assert worker == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
