@@ -170,10 +170,12 @@ def alertmanager_webhook_body(event: AlertEvent, receiver: str, external_url: st
         "fingerprint": event.fingerprint[:16],
     }
     group = {"alertname": labels["alertname"], "monitor": event.monitor}
+    # Alertmanager's group key: the route's path, then the group labels with Go-quoted ("...") values.
+    quoted = ", ".join(f"{name}={orjson.dumps(value).decode()}" for name, value in group.items())
     return orjson.dumps(
         {
             "version": "4",
-            "groupKey": f"{{}}:{{alertname={labels['alertname']!r}, monitor={event.monitor!r}}}",
+            "groupKey": f"{{}}:{{{quoted}}}",
             "truncatedAlerts": 0,
             "status": event.status,
             "receiver": receiver,

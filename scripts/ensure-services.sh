@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Make sure what the tests talk to is installed and running: PostgreSQL on 127.0.0.1:5432, Chromium for the
-# headless HTML-report test (and, with --bench, nginx/wrk).
+# headless HTML-report test, Prometheus Alertmanager for the alert-routing test (the test starts its own on a
+# free port) and, with --bench, nginx/wrk.
 set -euo pipefail
 
 apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get -qq update >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "$@" >/dev/null
+    # Quiet unless it fails (debconf and service scripts chatter on stderr); then show everything.
+    local log
+    log=$(mktemp)
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get -qq update &&
+      DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "$@"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+    rm -f "$log"
   else
     echo "ensure-services: please install: $*" >&2
     return 1
@@ -23,8 +32,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
-if ! command -v chromium >/dev/null; then
-  apt_install chromium
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
 fi
 
 if [ "${1:-}" = "--bench" ]; then

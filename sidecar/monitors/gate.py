@@ -1,7 +1,8 @@
 """The rollout gate and the alerts API on the admin port.
 
 GET /gate/{monitor}[?severity=warning]   200 when no alert of that severity or worse fires, else 503 with
-                                         the reasons (a Flagger webhook / Argo Rollouts web metric)
+                                         the reasons (an Argo Rollouts web metric; also POST, since Flagger
+                                         calls its webhooks with POST and a JSON body, which is ignored)
 GET /api/alerts[?monitor=&status=]       alert states
 GET /api/alerts/outbox[?status=&limit=]  notifications and their delivery state
 GET /api/alerts/outbox/{id}/attempts     the delivery log of one notification
@@ -93,6 +94,7 @@ async def attempts(request: web.Request) -> web.Response:
 def setup_gate_routes(app: web.Application) -> None:
     """Add the gate and the alerts API (the store is set when the engine exists)."""
     app.router.add_get("/gate/{monitor}", gate)
+    app.router.add_post("/gate/{monitor}", gate)
     app.router.add_get("/api/alerts", list_alerts)
     app.router.add_get("/api/alerts/outbox", list_outbox)
     app.router.add_get(r"/api/alerts/outbox/{id:\d+}/attempts", attempts)
