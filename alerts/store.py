@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.payload import SEVERITY_RANK, Severity
@@ -102,3 +102,17 @@ class AlertStore:
         with translated():
             async with self._engine.connect() as conn:
                 return [dict(r._mapping) for r in await conn.execute(query)]
+
+    async def forget_removed_rules(self, configured: dict[str, set[str]]) -> int:
+        """Delete the states of alerts whose rule is no longer configured (renamed, relabelled or removed) on
+        the given monitors (monitor -> fingerprints of its rules), so they stop holding the gate; return how
+        many went. Monitors not given are left alone (another replica may know them)."""
+        gone = 0
+        with translated():
+            async with self._engine.begin() as conn:
+                for monitor, fingerprints in configured.items():
+                    query = delete(alert_states).where(alert_states.c.monitor == monitor)
+                    if fingerprints:
+                        query = query.where(alert_states.c.fingerprint.not_in(sorted(fingerprints)))
+                    gone += int((await conn.execute(query)).rowcount)
+        return gone

@@ -17,6 +17,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.state import fingerprint
+from alerts.store import AlertStore
 from sidecar.monitors.config import EPOCH, MonitorConfig, ReportsSettings, RetentionSettings
 from sidecar.monitors.runner import MonitorRunner
 from storage.retention import delete_feedback_older_than, delete_records_older_than
@@ -99,7 +101,8 @@ class MonitorScheduler:
             logger.exception("monitor %s: the scheduled run for %s could not be started", name, tick)
 
     async def housekeeping(self) -> None:
-        """Fail runs abandoned by a dead replica; delete old records, labels and reports."""
+        """Fail runs abandoned by a dead replica; delete old records, labels and reports, and the alerts of rules
+        no longer configured."""
         now = time.time()
         try:
             await self._runner.runs.mark_stale_runs_failed(now - self._reports.stale_after)
@@ -112,6 +115,10 @@ class MonitorScheduler:
                     pruned = await self._runner.runs.prune_runs(name, self._retention.keep_reports)
                     if pruned:
                         logger.info("retention: monitor %s: deleted %d old report run(s)", name, pruned)
+            configured = {m.name: {fingerprint(m.name, r) for r in m.alerts} for m in self._monitors.values()}
+            forgotten = await AlertStore(self._engine).forget_removed_rules(configured)
+            if forgotten:
+                logger.warning("alerts: forgot %d alert(s) whose rule is no longer configured", forgotten)
         except Exception:
             logger.exception("retention job failed; it runs again in %gs", self._retention.every)
 

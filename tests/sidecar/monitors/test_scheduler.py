@@ -105,3 +105,39 @@ async def test_scheduled_ticks_fire_runs_for_aligned_windows(migrated_engine: As
         assert run.status == "skipped" and run.error is not None and "no reference yet" in run.error
         assert run.window_end == int(run.window_end) and run.window_end - run.window_start == 60.0
     assert scheduler.next_run("nope") is None
+
+
+async def test_housekeeping_forgets_alerts_of_removed_rules(migrated_engine: AsyncEngine) -> None:
+    from alerts.config import AlertRule
+    from alerts.state import fingerprint
+    from alerts.store import AlertStore
+    from storage.schema import alert_states
+
+    kept_rule = AlertRule.model_validate({"name": "kept", "when": "dataset_drift"})
+    monitor = MonitorConfig.model_validate(
+        {"name": "a", "window": {"minutes": 1}, "alerts": [kept_rule.model_dump(by_alias=True)]}
+    )
+    row = {
+        "status": "firing",
+        "severity": "critical",
+        "action": "rollback",
+        "consecutive": 1,
+        "notifications": 1,
+        "last_window_end": 1.0,
+        "updated_at": 1.0,
+    }
+    async with migrated_engine.begin() as conn:
+        await conn.execute(
+            alert_states.insert(),
+            [
+                {**row, "fingerprint": fingerprint("a", kept_rule), "monitor": "a", "rule": "kept"},
+                {**row, "fingerprint": "0" * 64, "monitor": "a", "rule": "renamed-since"},
+                {**row, "fingerprint": "1" * 64, "monitor": "elsewhere", "rule": "x"},
+            ],
+        )
+    runner = MonitorRunner(migrated_engine, replica="test")
+    scheduler = MonitorScheduler(migrated_engine, runner, [monitor], ReportsSettings(), RetentionSettings())
+    await scheduler.housekeeping()
+    left = {(a.monitor, a.rule) for a in await AlertStore(migrated_engine).states()}
+    # The other monitor is not configured here (another replica may run it): left alone.
+    assert left == {("a", "kept"), ("elsewhere", "x")}
