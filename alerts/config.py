@@ -214,6 +214,9 @@ class AlertsSettings(BaseModel):
 
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    open_gate: bool = False
+    """Answer `/gate/{monitor}` without the admin token (Flagger's webhooks cannot send one); the gate shows
+    which rules fire and their findings."""
     external_url: str | None = None
     """Base URL of the admin port as receivers see it (default: http://<admin_host>:<admin_port>)."""
 

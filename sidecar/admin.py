@@ -53,12 +53,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response({"error": "internal error"}, status=500)
 
 
-def _auth_middleware(token: str | None) -> Middleware:
+def _auth_middleware(token: str | None, open_prefixes: tuple[str, ...] = ()) -> Middleware:
     expected = token.encode() if token else None
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected is not None and request.path not in _OPEN_PATHS:
+        if (
+            expected is not None
+            and request.path not in _OPEN_PATHS
+            and not (open_prefixes and request.path.startswith(open_prefixes))
+        ):
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             # The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
             valid = scheme.lower() == "bearer" and hmac.compare_digest(
@@ -128,7 +132,8 @@ def setup_admin(app: web.Application) -> None:
     """Add the admin routes and middlewares to the sidecar app."""
     settings = app[SETTINGS]
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    app.middlewares.extend([error_middleware, _auth_middleware(token)])
+    open_prefixes = ("/gate/",) if settings.alerts.open_gate else ()
+    app.middlewares.extend([error_middleware, _auth_middleware(token, open_prefixes)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

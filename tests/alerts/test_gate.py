@@ -116,3 +116,21 @@ async def test_bad_requests_say_what_is_wrong(sidecar: Sidecar) -> None:
         for path, status, error in BAD_REQUESTS:
             async with http.get(admin_url(sidecar, path)) as resp:
                 assert (resp.status, await resp.json()) == (status, {"error": error}), path
+
+
+@pytest.mark.parametrize(("open_gate", "gate_status"), [(False, 401), (True, 200)])
+async def test_the_gate_can_be_opened_to_callers_without_the_token(
+    open_gate: bool, gate_status: int, make_sidecar: SidecarFactory, upstream: TestServer
+) -> None:
+    monitor = {"name": "loans", "window": {"minutes": 60}, "schedule": {"every": 3600, "enabled": False}}
+    guarded = await make_sidecar(
+        str(upstream.make_url("")),
+        monitors=[monitor],
+        admin_token="t0ken-t0ken",
+        alerts={"open_gate": open_gate},
+    )
+    async with aiohttp.ClientSession() as http:
+        async with http.post(admin_url(guarded, "/gate/loans"), json=FLAGGER_PAYLOAD) as resp:
+            assert resp.status == gate_status
+        async with http.get(admin_url(guarded, "/api/alerts")) as resp:
+            assert resp.status == 401  # everything else still needs the token
