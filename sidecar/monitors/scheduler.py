@@ -9,6 +9,7 @@ is stored on the run.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ class MonitorScheduler:
         self._monitors = {m.name: m for m in monitors}
         self._reports = reports
         self._retention = retention
+        self._jobs: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={
@@ -91,7 +93,14 @@ class MonitorScheduler:
             return None
         return float(job.next_run_time.timestamp())
 
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
+
     async def _fire(self, name: str) -> None:
+        self._track()
         monitor = self._monitors[name]
         tick = monitor.schedule.last_tick(time.time())
         try:
@@ -103,6 +112,7 @@ class MonitorScheduler:
     async def housekeeping(self) -> None:
         """Fail runs abandoned by a dead replica; delete old records, labels and reports, and the alerts of rules
         no longer configured."""
+        self._track()
         now = time.time()
         try:
             await self._runner.runs.mark_stale_runs_failed(now - self._reports.stale_after)
@@ -127,3 +137,12 @@ class MonitorScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         await self._runner.wait_idle(timeout)
+        # Jobs still going (housekeeping, a run starting) must end before the engine is disposed: a query
+        # cancelled after that would wait forever for its closed connection.
+        jobs = set(self._jobs)
+        if jobs:
+            _, pending = await asyncio.wait(jobs, timeout=max(1.0, timeout / 3))
+            for job in pending:
+                job.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5.0)

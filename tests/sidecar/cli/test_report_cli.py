@@ -330,7 +330,7 @@ def test_skipped_runs_exit_1_with_the_reason(
             id="from-after-to",
         ),
         pytest.param(
-            [monitor()], ["loans", "--to", "nan"], "--to: expected a finite time, got 'nan'", id="nan-time"
+            [monitor()], ["loans", "--to", "nan"], "--to: expected epoch seconds or an ISO 8601 time, got 'nan'", id="nan-time"
         ),
         pytest.param(
             [monitor()],
