@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import orjson
-import pandas as pd
 import pytest
 import yaml
 from aiohttp import web
@@ -29,15 +27,9 @@ from aiohttp.test_utils import TestServer
 
 from alerts.payload import AlertEvent, alertmanager_webhook_body
 from sidecar.server import Sidecar, free_port
-from storage.engine import create_engine
-from storage.migrate import upgrade
-from storage.records import Record
-from storage.references import ReferenceStore
-from storage.store import RecordStore
+from tests.alerts.windows import T0, N, fill_three_windows, sidecar_config
 from tests.sidecar.conftest import SidecarFactory, admin_url
 
-T0 = 1_790_000_000.0
-N = 200
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 NOTIFICATIONS = web.AppKey("notifications", list[dict[str, Any]])
 RULE_LABELS = {
@@ -161,74 +153,18 @@ async def alertmanager(tmp_path: Path) -> AsyncIterator[Alertmanager]:
         await receiver.close()
 
 
-def _records(start: float, shift: float) -> list[Record]:
-    rng = np.random.default_rng(int(start) % 997)
-    return [
-        Record(
-            ts=start + i,
-            request_id=f"q{int(start)}-{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="7",
-            features={"x0": float(rng.normal(shift)), "x1": float(rng.normal())},
-            prediction=int(rng.integers(0, 2)),
-        )
-        for i in range(N)
-    ]
-
-
 @pytest.fixture
 async def filled_db(tmp_path: Path) -> str:
-    """A SQLite database with windows A (x0 shifted), B (steady), C (shifted) and a reference."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        await RecordStore(engine).insert(
-            _records(T0, 2.0) + _records(T0 + N, 0.0) + _records(T0 + 2 * N, 2.0)
-        )
-        rng = np.random.default_rng(1)
-        reference = pd.DataFrame(
-            {"x0": rng.normal(size=N), "x1": rng.normal(size=N), "prediction": rng.integers(0, 2, N)}
-        )
-        await ReferenceStore(engine).put_reference("m", reference)
-    finally:
-        await engine.dispose()
-    return url
+    """Windows A (x0 shifted), B (steady), C (shifted) and a reference."""
+    return await fill_three_windows(tmp_path)
 
 
 def _config(alertmanager_url: str, database_url: str) -> dict[str, Any]:
-    return {
-        "database_url": database_url,
-        "monitors": [
-            {
-                "name": "m",
-                "model": "m",
-                "model_version": "7",
-                "window": {"minutes": N / 60},
-                "schedule": {"every": 3600, "enabled": False},
-                "min_rows": 50,
-                "alerts": [
-                    {
-                        "name": "x0-drift",
-                        "when": "column_drift",
-                        "columns": ["x0"],
-                        "severity": "critical",
-                        "action": "rollback",
-                        "labels": {"team": "risk"},
-                    }
-                ],
-            }
-        ],
-        "alerts": {
-            "webhooks": [{"name": "am", "url": alertmanager_url, "format": "alertmanager_api", "timeout": 5}],
-            "delivery": {"initial_backoff": 0.05, "max_backoff": 0.5, "poll": 0.1},
-        },
-    }
+    return sidecar_config(
+        database_url,
+        {"name": "am", "url": alertmanager_url, "format": "alertmanager_api", "timeout": 5},
+        0.5,
+    )
 
 
 async def _run(http: aiohttp.ClientSession, sidecar: Sidecar, start: float) -> int:

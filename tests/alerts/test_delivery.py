@@ -13,47 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import orjson
-import pandas as pd
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from sidecar.server import Sidecar, free_port
-from storage.engine import create_engine
-from storage.migrate import upgrade
-from storage.records import Record
-from storage.references import ReferenceStore
-from storage.store import RecordStore
+from tests.alerts.windows import T0, N, fill_three_windows, sidecar_config
 from tests.sidecar.conftest import SidecarFactory, admin_url
 
 SECRET = "a-webhook-secret-of-some-length"
-T0 = 1_790_000_000.0
-N = 200
 RECEIVED = web.AppKey("received", list[dict[str, Any]])
 SEEN = web.AppKey("seen", set[str])
-
-
-def _records(start: float, shift: float) -> list[Record]:
-    rng = np.random.default_rng(int(start) % 997)
-    return [
-        Record(
-            ts=start + i,
-            request_id=f"q{int(start)}-{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="7",
-            features={"x0": float(rng.normal(shift)), "x1": float(rng.normal())},
-            prediction=int(rng.integers(0, 2)),
-        )
-        for i in range(N)
-    ]
 
 
 def _receiver() -> web.Application:
@@ -85,56 +57,17 @@ def _receiver() -> web.Application:
 
 @pytest.fixture
 async def filled_db(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        records = _records(T0, 2.0) + _records(T0 + N, 0.0) + _records(T0 + 2 * N, 2.0)
-        await RecordStore(engine).insert(records)
-        rng = np.random.default_rng(1)
-        reference = pd.DataFrame(
-            {"x0": rng.normal(size=N), "x1": rng.normal(size=N), "prediction": rng.integers(0, 2, N)}
-        )
-        await ReferenceStore(engine).put_reference("m", reference)
-    finally:
-        await engine.dispose()
-    return url
+    """Windows A (x0 shifted), B (steady), C (shifted) and a reference."""
+    return await fill_three_windows(tmp_path)
 
 
 def _config(receiver_port: int, database_url: str) -> dict[str, Any]:
-    return {
-        "database_url": database_url,
-        "monitors": [
-            {
-                "name": "m",
-                "model": "m",
-                "model_version": "7",
-                "window": {"minutes": N / 60},
-                "schedule": {"every": 3600, "enabled": False},
-                "min_rows": 50,
-                "alerts": [
-                    {
-                        "name": "x0-drift",
-                        "when": "column_drift",
-                        "columns": ["x0"],
-                        "severity": "critical",
-                        "action": "rollback",
-                        "labels": {"team": "risk"},
-                    }
-                ],
-            }
-        ],
-        "alerts": {
-            "webhooks": [
-                {
-                    "name": "ops",
-                    "url": f"http://127.0.0.1:{receiver_port}/hook",
-                    "secret_env": "TEST_HOOK_SECRET",
-                }
-            ],
-            "delivery": {"initial_backoff": 0.05, "max_backoff": 0.3, "poll": 0.1},
-        },
+    webhook = {
+        "name": "ops",
+        "url": f"http://127.0.0.1:{receiver_port}/hook",
+        "secret_env": "TEST_HOOK_SECRET",
     }
+    return sidecar_config(database_url, webhook, 0.3)
 
 
 async def _run(http: aiohttp.ClientSession, sidecar: Sidecar, start: float) -> dict[str, Any]:
