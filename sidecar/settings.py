@@ -6,7 +6,6 @@ import fnmatch
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +19,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from alerts.config import AlertsSettings
 from sidecar.capture.options import CaptureOptions
+from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
 from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
 
@@ -187,31 +187,6 @@ class Settings(BaseSettings):
         return None
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a mapping; raise ConfigError naming the file on failure."""
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {p}: invalid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {loc}: {msg}")
-    return f"invalid configuration ({source}):\n" + "\n".join(lines)
-
-
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build Settings from an optional YAML file, the environment and explicit overrides (None values ignored)."""
     file_values: dict[str, Any] = read_yaml(config_file) if config_file else {}
@@ -222,7 +197,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         # model_validate skips pydantic-settings' own source loading: the layers are merged above.
         return Settings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(describe_errors(exc, source)) from None
 
 
 def _env_values() -> dict[str, Any]:

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -36,6 +35,7 @@ from pydantic import (
 
 from alerts.consumer.template import check_template
 from alerts.payload import SEVERITY_RANK, Action, AlertEvent, AlertStatus, Severity
+from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
 from sidecar.timeparse import parse_duration
 
@@ -265,35 +265,19 @@ class ConsumerConfig(_Model):
         return names
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {loc}: {msg}")
-    return f"invalid configuration ({source}):\n" + "\n".join(lines)
-
-
 def parse_config(data: dict[str, Any], source: str = "config") -> ConsumerConfig:
     """Validate a mapping; ConfigError listing every problem by its key path."""
     try:
         return ConsumerConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(describe_errors(exc, source)) from None
 
 
 def load_config(path: str | Path, listen: dict[str, Any] | None = None) -> ConsumerConfig:
     """Read and validate a YAML config file, `listen` values (command-line options) over its own; ConfigError
     naming the file and the problem."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {p}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: expected a mapping at the top level")
+    data = read_yaml(p)
     if listen:
         base = data.get("listen")
         data["listen"] = {**(base if isinstance(base, dict) else {}), **listen}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import os
 import socket
 import sys
@@ -30,9 +29,9 @@ from pydantic import TypeAdapter, ValidationError
 from sidecar.cli import CliError
 from sidecar.cli.db import DEFAULT_URL, URL_ENV
 from sidecar.cli.reference import _with_engine
+from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
 from sidecar.monitors.config import MonitorConfig, check_unique_names
-from sidecar.settings import read_yaml
 from sidecar.timeparse import parse_time
 from storage.engine import redacted_url
 
@@ -95,16 +94,6 @@ class MonitorsFile:
         return found
 
 
-def _describe(exc: ValidationError, path: str) -> str:
-    """Pydantic's errors, one per line, each naming its key from the top of the file."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in ("monitors", *err["loc"]))
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {loc}: {msg}")
-    return f"invalid configuration ({path}):\n" + "\n".join(lines)
-
-
 def read_monitors(path: str) -> MonitorsFile:
     """Validate the `monitors:` list of the YAML file (the rest is the server's business, except the URL)."""
     try:
@@ -117,7 +106,7 @@ def read_monitors(path: str) -> MonitorsFile:
     try:
         monitors = check_unique_names(_MONITORS.validate_python(raw))
     except ValidationError as exc:
-        raise CliError(_describe(exc, path)) from None
+        raise CliError(describe_errors(exc, path, ("monitors",))) from None
     except ValueError as exc:
         raise CliError(f"invalid configuration ({path}):\n  monitors: {exc}") from None
     url = data.get("database_url")
@@ -128,12 +117,9 @@ def read_monitors(path: str) -> MonitorsFile:
 
 def _time(option: str, text: str) -> float:
     try:
-        value = parse_time(text)
+        return parse_time(text)  # epoch seconds or ISO 8601; NaN and infinities are refused
     except ValueError as exc:
         raise CliError(f"{option}: {exc}") from None
-    if not math.isfinite(value):
-        raise CliError(f"{option}: expected a finite time, got {text!r}")
-    return value
 
 
 def window_bounds(start: str | None, end: str | None, now: float) -> tuple[float | None, float]:
