@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "reference": ("sidecar.cli.reference", "store or list a monitor's versioned reference data"),
     "report": ("sidecar.cli.report", "run one monitor's report now against the database (no server needed)"),
     "consume": ("sidecar.cli.consume", "receive signed alerts, drop repeats, run their actions"),
+    "check": ("sidecar.cli.check", "validate a configuration as serve would and summarise it; starts nothing"),
 }
 
 
