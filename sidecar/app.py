@@ -64,6 +64,7 @@ async def _writer_ctx(app: web.Application) -> AsyncIterator[None]:
         max_queue_bytes=cap.writer_max_bytes,
         batch_size=cap.batch_size,
         flush_interval=cap.flush_interval,
+        retry_max=cap.retry_max,
     )
     await writer.start()
     app[WRITER] = writer

@@ -93,6 +93,8 @@ class CaptureSettings(BaseModel):
     flush_interval: float = Field(default=0.5, gt=0)
     spool_dir: Path = Path("./driftcar-spool")
     spool_max_bytes: int = Field(default=1 << 30, ge=0)
+    retry_max: float = Field(default=30.0, gt=0)
+    """Longest wait between probes of a store that is down (the wait doubles from 0.5 s up to this)."""
     redaction_salt: SecretStr | None = None
     """Salt for `redact_mode: hash` (set DRIFTCAR_CAPTURE__REDACTION_SALT); a random per-process salt if unset."""
     max_models: int = Field(default=50, ge=1)
