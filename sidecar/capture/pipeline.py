@@ -48,17 +48,21 @@ def decoded(body: bytes | None, encoding: str | None, limit: int) -> tuple[bytes
     wbits = _DECODERS.get(encoding.strip().lower())
     if wbits is None:
         return None, f"not captured: unsupported content-encoding {encoding!r}"
+    decoder = zlib.decompressobj(wbits)
     try:
-        out = zlib.decompressobj(wbits).decompress(body, limit + 1)
+        out = decoder.decompress(body, limit + 1)
     except zlib.error as exc:
         if wbits != zlib.MAX_WBITS:
             return None, f"not captured: invalid {encoding} body ({exc})"
         try:  # "deflate" is zlib-wrapped by the RFC, but some servers send raw deflate (browsers accept both)
-            out = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, limit + 1)
+            decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = decoder.decompress(body, limit + 1)
         except zlib.error:
             return None, f"not captured: invalid {encoding} body ({exc})"
     if len(out) > limit:
         return None, f"not captured: decompressed body larger than {limit} bytes"
+    if not decoder.eof:  # zlib returns what it could of a stream cut short: a prefix is not the body
+        return None, f"not captured: truncated {encoding} body"
     return out, None
 
 
