@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv check pytest bench clean
+.PHONY: demo test venv check pytest bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: venv
 	$(BIN)/python -m bench.fairness
 	$(BIN)/python -m bench.window
 	$(BIN)/python -m bench.report
+
+# Hostile bodies against every capture adapter for FUZZ_SECONDS (outside CI; CI runs ~60 examples per test).
+fuzz: venv
+	$(BIN)/python -m bench.fuzz --seconds $(or $(FUZZ_SECONDS),300)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache driftcar.db* driftcar-spool
