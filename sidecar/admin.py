@@ -132,7 +132,9 @@ def setup_admin(app: web.Application) -> None:
     """Add the admin routes and middlewares to the sidecar app."""
     settings = app[SETTINGS]
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    open_prefixes = ("/gate/",) if settings.alerts.open_gate else ()
+    open_prefixes: tuple[str, ...] = ("/gate/",) if settings.alerts.open_gate else ()
+    if settings.ingest.token is not None:  # /ingest/ then checks the admin or the ingest token itself
+        open_prefixes += ("/ingest/",)
     app.middlewares.extend([error_middleware, _auth_middleware(token, open_prefixes)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

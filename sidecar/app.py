@@ -157,6 +157,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     """The sidecar: admin routes on this app; store, writer, capture, HTTP session, monitors (scheduler and
     report workers) and proxy in cleanup_ctx."""
     from sidecar.admin import setup_admin
+    from sidecar.ingest.routes import setup_ingest_routes
     from sidecar.monitors.gate import setup_gate_routes
     from sidecar.monitors.routes import setup_monitor_routes
 
@@ -176,4 +177,5 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     setup_admin(app)
     setup_monitor_routes(app)
     setup_gate_routes(app)
+    setup_ingest_routes(app)
     return app

@@ -21,6 +21,7 @@ from alerts.config import AlertsSettings
 from sidecar.capture.options import CaptureOptions
 from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
+from sidecar.ingest.config import IngestSettings
 from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./driftcar.db"
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     """Webhooks and delivery of the monitors' alerts."""
     replica: str | None = None
     """This replica's name in the report runs it claims (default: hostname and process id)."""
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    """KServe payload-logger and batch ingestion on the admin port (`/ingest/kserve`, `/ingest/records`)."""
 
     @field_validator("monitors")
     @classmethod

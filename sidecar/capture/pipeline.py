@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sidecar.capture.adapter import BaseAdapter
 from sidecar.capture.base import Exchange
-from sidecar.capture.options import CaptureOptions
+from sidecar.capture.options import AdapterName, CaptureOptions
 from sidecar.capture.redaction import Redactor
 from sidecar.capture.registry import REGISTRY, to_records
 from sidecar.metrics import Metrics
@@ -89,14 +89,25 @@ class CapturePipeline:
         self._unlogged_drops = 0
         self._may_log = RateLimit(_DROP_LOG_INTERVAL).allow
 
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor (and salt) capture uses, for records that arrive already parsed."""
+        return self._redactor
+
     def depth(self) -> tuple[int, int]:
         """Exchanges and body bytes currently queued."""
         return len(self._queue), self._bytes
 
-    def submit(self, exchange: Exchange) -> None:
-        """Queue an exchange for capture; never blocks, never raises. Overflow is counted and logged."""
+    def submit(self, exchange: Exchange, adapter: AdapterName | None = None, proxied: bool = True) -> None:
+        """Queue an exchange for capture; never blocks, never raises. Overflow is counted and logged.
+
+        `adapter` reads the exchange when the route's adapter is `auto` (ingested traffic whose protocol is
+        known); `proxied=False` for exchanges that never went through the proxy (no upstream error counted).
+        """
         route = self._settings.route_for(exchange.method, exchange.path) or _DEFAULT_ROUTE
-        if exchange.error is not None:
+        if adapter is not None and route.adapter.adapter == "auto":
+            route = route.model_copy(update={"adapter": route.adapter.model_copy(update={"adapter": adapter})})
+        if exchange.error is not None and proxied:
             self._metrics.upstream_errors.labels(_error_kind(exchange)).inc()
         failed = exchange.status >= 400 or exchange.error is not None
         if not self._settings.capture.enabled or not route.capture or exchange.method not in route.methods:

@@ -1,0 +1,1 @@
+"""Ingestion without the proxy: KServe's payload logger (CloudEvents) and batch records from offline jobs."""

@@ -1,0 +1,40 @@
+"""Counters of ingestion: events received, pairs recorded (paired or not), events dropped, batch records."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class IngestMetrics:
+    """The ingest instruments, registered in the sidecar's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "driftcar_ingest_events_total",
+            "KServe logger CloudEvents accepted on /ingest/kserve, by type (request, response).",
+            ["type"],
+            registry=registry,
+        )
+        self.paired = Counter(
+            "driftcar_ingest_paired_total",
+            "KServe logger requests recorded with their response.",
+            registry=registry,
+        )
+        self.unpaired = Counter(
+            "driftcar_ingest_unpaired_total",
+            "KServe logger events recorded alone after the pairing TTL (or at shutdown), by missing side.",
+            ["missing"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "driftcar_ingest_events_dropped_total",
+            "KServe logger events not recorded, by reason: full (pairing buffer), duplicate (same id and type "
+            "still waiting), late (its pair was already recorded).",
+            ["reason"],
+            registry=registry,
+        )
+        self.records = Counter(
+            "driftcar_ingest_batch_records_total",
+            "Records stored through POST /ingest/records.",
+            registry=registry,
+        )
