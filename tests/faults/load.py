@@ -68,6 +68,10 @@ class Load:
         self.stop()
         await asyncio.wait_for(asyncio.gather(*self._tasks), timeout)
 
+    async def complete(self, timeout: float = 120.0) -> None:
+        """Wait until all `max_requests` requests have ended."""
+        await asyncio.wait_for(asyncio.gather(*self._tasks), timeout)
+
     async def until_answered(self, count: int, timeout: float = 60.0) -> None:
         """Wait until `count` requests have been answered."""
         async with asyncio.timeout(timeout):

@@ -109,7 +109,9 @@ class Driftcar:
         self.tmp = tmp
         self.upstream = upstream
         self.database_url = database_url
-        self.config: dict[str, Any] = {"capture": {"spool_dir": str(tmp / "spool")}, **(config or {})}
+        config = config or {}
+        capture = {"spool_dir": str(tmp / "spool"), **config.get("capture", {})}
+        self.config: dict[str, Any] = {**config, "capture": capture}
         self.port = free_port()
         self.admin_port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
@@ -162,6 +164,11 @@ class Driftcar:
         """Teardown: kill the process if a test left it running."""
         if self.proc is not None and self.proc.returncode is None:
             await self.kill9()
+
+    def spooled_lines(self) -> int:
+        """Records in the spool directory's segment files (open or sealed), as the disk holds them now."""
+        spool = Path(self.config["capture"]["spool_dir"])
+        return sum(path.read_bytes().count(b"\n") for path in [*spool.glob("*.open"), *spool.glob("*.seg")])
 
     def rss_bytes(self) -> int:
         """Resident memory of the process now (VmRSS from /proc)."""
