@@ -5,7 +5,8 @@ CloudEvent 1.0 in binary mode: the body is the inference payload byte for byte, 
 request's content type (on both events), and the attributes are headers: `ce-specversion`, `ce-id` (the
 request's `Ce-Id` header or a generated UUID, equal on both events), `ce-source`, `ce-type`
 (`org.kubeflow.serving.inference.request` / `.response`), `ce-time`, and the extensions
-`ce-inferenceservicename`, `ce-namespace`, `ce-component`, `ce-endpoint` and `ce-metadata`. Structured
+`ce-inferenceservicename`, `ce-namespace`, `ce-component`, `ce-endpoint`, `ce-metadata` (and `ce-statuscode` on
+responses when `logAllResponses` is set: then non-200 answers are logged too). Structured
 mode (`application/cloudevents+json`, attributes and `data`/`data_base64` in one JSON object) is read too.
 """
 
@@ -32,6 +33,7 @@ _KINDS: Final[dict[str, Literal["request", "response"]]] = {
 }
 # ce-id becomes the records' request_id: printable ASCII without spaces, bounded like the proxy's X-Request-ID.
 _SAFE_ID: Final = re.compile(r"[!-~]{1,200}")
+MAX_TIME: Final = 1e11  # epoch seconds: year 5138; anything later is a unit mistake
 _MAX_ATTRIBUTE: Final = 253  # a Kubernetes name is at most 253 characters
 # The service name goes into a route path (`/v2/models/{name}/infer`): a Kubernetes-style name, nothing else.
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
@@ -51,6 +53,8 @@ class InferenceEvent:
     endpoint: str
     time: float | None
     """`ce-time` in epoch seconds (when the agent sent the event), if present."""
+    status: int | None
+    """`ce-statuscode` of a response event (sent with the logger's `logAllResponses`), if present."""
     content_type: str | None
     body: bytes
 
@@ -76,8 +80,11 @@ def parse_structured(body: bytes) -> InferenceEvent:
         raise InvalidEvent(f"structured CloudEvent is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidEvent("structured CloudEvent must be a JSON object")
+    # JSON-format extensions may be integers (e.g. statuscode); every attribute is read as its string form.
     attributes = {
-        k: v for k, v in document.items() if k not in ("data", "data_base64") and isinstance(v, str)
+        k: v if isinstance(v, str) else str(v)
+        for k, v in document.items()
+        if k not in ("data", "data_base64") and isinstance(v, str | int) and not isinstance(v, bool)
     }
     if "data_base64" in document:
         encoded = document["data_base64"]
@@ -123,7 +130,15 @@ def _event(attributes: dict[str, str], content_type: str | None, body: bytes, pr
         try:
             when = parse_time(attributes["time"])
         except ValueError:
-            raise InvalidEvent(f"{prefix}time {attributes['time'][:40]!r} is not an RFC 3339 time") from None
+            when = -1.0
+        if not 0.0 <= when < MAX_TIME:
+            raise InvalidEvent(f"{prefix}time {attributes['time'][:40]!r} is not an RFC 3339 time")
+    status: int | None = None
+    if attributes.get("statuscode"):
+        code = attributes["statuscode"].strip()
+        if not (code.isdigit() and 100 <= int(code) <= 599):
+            raise InvalidEvent(f"{prefix}statuscode {code[:20]!r} is not an HTTP status code")
+        status = int(code)
     return InferenceEvent(
         id=event_id,
         kind=kind,
@@ -133,6 +148,7 @@ def _event(attributes: dict[str, str], content_type: str | None, body: bytes, pr
         component=attributes.get("component", "")[:_MAX_ATTRIBUTE],
         endpoint=attributes.get("endpoint", "")[:_MAX_ATTRIBUTE],
         time=when,
+        status=status,
         content_type=content_type,
         body=body,
     )

@@ -4,9 +4,9 @@ The events carry no path, so the path is the one the protocol uses for the servi
 Protocol) when a body has tensors (`"datatype"`), `/v2/models/{service}/infer`; else V1,
 `/v1/models/{service}:predict`. Capture then labels the records `kserve_v2` or `kserve_v1` with the route
 template, the service name as the model and the event id as the request id. Time: the request event's
-`ce-time` (else when the first event arrived); latency: the difference of the two `ce-time`s (the agent
-stamps each event when it sends it), 0 when either is missing. Status: 200 with a response (KServe logs
-responses only for 200 answers), 0 (unknown) without one.
+`ce-time` (else the response's, else when the first event arrived); latency: the difference of the two `ce-time`s (the agent
+stamps each event when it sends it), 0 when either is missing. Status: the response's `ce-statuscode`, else
+200 (without `logAllResponses` KServe logs responses only for 200 answers); 0 (unknown) without a response.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def to_exchange(pair: Pair) -> tuple[Exchange, Protocol]:
         query="",
         request_headers=_headers(request),
         request_body=request.body if request is not None else None,
-        status=200 if response is not None else UNKNOWN_STATUS,
+        status=_status(response),
         response_headers=_headers(response),
         response_body=response.body if response is not None else None,
         request_id=first.id,
@@ -70,6 +70,12 @@ def to_exchange(pair: Pair) -> tuple[Exchange, Protocol]:
         error=pair.error,
     )
     return exchange, protocol
+
+
+def _status(response: InferenceEvent | None) -> int:
+    if response is None:
+        return UNKNOWN_STATUS
+    return response.status if response.status is not None else 200
 
 
 def _headers(event: InferenceEvent | None) -> CIMultiDictProxy[str]:

@@ -22,6 +22,7 @@ from sidecar.admin import json_response
 from sidecar.app import PIPELINE, SETTINGS, STORE
 from sidecar.ingest.auth import check_ingest_auth
 from sidecar.ingest.body import read_limited
+from sidecar.ingest.cloudevents import MAX_TIME
 from sidecar.ingest.errors import InvalidRecords
 from sidecar.monitors.keys import FEEDBACK
 from sidecar.timeparse import parse_time
@@ -41,7 +42,7 @@ class BatchRecord(BaseModel):
     model: str = Field(min_length=1, max_length=253)
     features: dict[str, Any]
     """Input names to JSON values."""
-    ts: float | None = None
+    ts: float | None = Field(default=None, ge=0.0, lt=MAX_TIME)
     """Epoch seconds or an ISO 8601 time; default: when the batch arrived."""
     model_version: str | None = Field(default=None, max_length=253)
     prediction: Any = None

@@ -66,3 +66,43 @@ V2_PAIR = (
 )
 T_V1 = 1_795_600_800.1  # 2026-11-25T10:00:00.1Z
 T_V2 = 1_795_600_801.0
+
+# As KServe's documentation shows them (event_display output of the sklearn-iris logger example): the request
+# was sent by `curl -d` without a Content-Type, so the agent labels it application/x-www-form-urlencoded; the
+# endpoint extension is empty; times have nanoseconds.
+DOCS_ID = "689b15e7-84a1-4e89-9805-20809efc216d"
+DOCS_PAIR = (
+    Event(
+        {
+            "Ce-Specversion": "1.0",
+            "Ce-Type": REQUEST,
+            "Ce-Source": "http://localhost:9081/",
+            "Ce-Id": DOCS_ID,
+            "Ce-Time": "2023-04-05T07:39:53.501752983Z",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Ce-Component": "predictor",
+            "Ce-Endpoint": "",
+            "Ce-Inferenceservicename": "sklearn-iris",
+            "Ce-Namespace": "default",
+            "Ce-Traceparent": "00-25ba82c3ab23869bad83fd1b0d8e1a2c-6e3f5b0c2d1a4b7e-00",
+        },
+        b'{"instances": [[6.8,  2.8,  4.8,  1.4],[6.0,  3.4,  4.5,  1.6]]}',
+    ),
+    Event(
+        {
+            "Ce-Specversion": "1.0",
+            "Ce-Type": RESPONSE,
+            "Ce-Source": "http://localhost:9081/",
+            "Ce-Id": DOCS_ID,
+            "Ce-Time": "2023-04-05T07:39:53.505997782Z",
+            "Content-Type": "application/json",
+            "Ce-Component": "predictor",
+            "Ce-Endpoint": "",
+            "Ce-Inferenceservicename": "sklearn-iris",
+            "Ce-Namespace": "default",
+            "Ce-Traceparent": "00-7cebb2ae49d33626845711ad585c850c-78b57bf5baf7151f-00",
+        },
+        b'{"predictions": [1, 1]}',
+    ),
+)
+T_DOCS = 1_680_680_393.501752  # 2023-04-05T07:39:53.501752Z

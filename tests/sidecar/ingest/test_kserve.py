@@ -13,7 +13,18 @@ from sidecar.server import Sidecar
 from storage.engine import create_engine
 from storage.store import RecordStore
 from tests.sidecar.conftest import SidecarFactory, admin_url, wait_records
-from tests.sidecar.ingest.events import T_V1, T_V2, V1_PAIR, V1_REQUEST, V2_PAIR, Event, event
+from tests.sidecar.ingest.events import (
+    DOCS_ID,
+    DOCS_PAIR,
+    T_DOCS,
+    T_V1,
+    T_V2,
+    V1_PAIR,
+    V1_REQUEST,
+    V2_PAIR,
+    Event,
+    event,
+)
 from tests.sidecar.scrape import scrape
 
 
@@ -194,8 +205,10 @@ async def test_structured_mode_is_accepted(sidecar: Sidecar, http: aiohttp.Clien
         ({"Ce-Specversion": "0.3"}, "ce-specversion '0.3' is not supported (expected 1.0)"),
         ({"Ce-Type": "com.example.other"}, "ce-type 'com.example.other' is not org.kubeflow.serving"),
         ({"Ce-Time": "yesterday"}, "ce-time 'yesterday' is not an RFC 3339 time"),
+        ({"Ce-Time": "1e300"}, "ce-time '1e300' is not an RFC 3339 time"),
         ({"Ce-Id": "has space"}, "ce-id must be 1-200 printable ASCII characters"),
         ({"Ce-Inferenceservicename": "a/b"}, "ce-inferenceservicename must be a Kubernetes name"),
+        ({"Ce-Statuscode": "OK"}, "ce-statuscode 'OK' is not an HTTP status code"),
     ],
 )
 async def test_bad_attributes_are_400_naming_the_header(
@@ -231,3 +244,34 @@ async def test_route_sampling_and_redaction_apply(
     assert [sorted(r["features"]) for r in records] == [["f0", "f2", "f3"]] * 2
     metrics = await scrape(http, sidecar)
     assert metrics.value("driftcar_capture_exchanges_sampled_out_total") == 1
+
+
+async def test_events_as_kserve_documents_them(sidecar: Sidecar, http: aiohttp.ClientSession) -> None:
+    for ev in DOCS_PAIR:
+        assert (await post(http, sidecar, ev))[0] == 202
+    records = await wait_records(http, sidecar, 2)
+    assert sorted((r["row"], r["prediction"]) for r in records) == [(0, 1), (1, 1)]
+    first = next(r for r in records if r["row"] == 0)
+    assert first["features"] == {"f0": 6.8, "f1": 2.8, "f2": 4.8, "f3": 1.4}
+    assert (first["request_id"], first["model"], first["protocol"], first["error"]) == (
+        DOCS_ID,
+        "sklearn-iris",
+        "kserve_v1",
+        None,
+    )
+    assert first["ts"] == pytest.approx(T_DOCS, abs=1e-3)
+    assert first["latency_ms"] == pytest.approx(4.245, abs=0.01)
+
+
+async def test_logged_error_responses_keep_their_status(
+    sidecar: Sidecar, http: aiohttp.ClientSession
+) -> None:
+    # With the logger's logAllResponses, a rejected request's response event carries ce-statuscode.
+    await post(http, sidecar, event("request", "rejected-1", b'{"instances":[[1.0,2.0,3.0]]}'))
+    body = b'{"error":"Failed to process request: unexpected feature count"}'
+    await post(http, sidecar, event("response", "rejected-1", body, **{"Ce-Statuscode": "422"}))
+    (record,) = await wait_records(http, sidecar, 1)
+    assert record["status"] == 422 and record["features"] == {"f0": 1.0, "f1": 2.0, "f2": 3.0}
+    assert "unexpected feature count" in record["error"] and record["prediction"] is None
+    metrics = await scrape(http, sidecar)
+    assert metrics.value("driftcar_request_duration_seconds_count", status="422") == 1

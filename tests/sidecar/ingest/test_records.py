@@ -90,6 +90,7 @@ async def test_json_lines_and_arrays_are_stored_with_labels(
         ),
         (b'[{"model":"m","features":[1]}]', "item 0: features: Input should be a valid dictionary"),
         (b'[{"model":"m","features":{},"ts":"soon"}]', "item 0: ts: Value error, expected epoch seconds"),
+        (b'[{"model":"m","features":{},"ts":1e12}]', "item 0: ts: Input should be less than 100000000000"),
         (b'[{"model":"m","features":{},"request_id":"a b"}]', "item 0: request_id: String should match"),
         (
             b'[{"model":"m","features":{},"row":-1}]',
