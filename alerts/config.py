@@ -80,6 +80,7 @@ class AlertRule(BaseModel):
     above: float | None = None
     """Fire when the value is above this (`fairness` differences, `error_rate` as a share, `latency_p99` ms)."""
     severity: Severity = "warning"
+    """How bad it is: `info`, `warning` or `critical` (webhooks filter on it; by default the gate fails from `warning` up)."""
     action: Action = "notify"
     """What a consumer should do: `notify`, `retrain`, `redeploy` or `rollback`."""
     for_windows: int = Field(default=1, ge=1, alias="for")
@@ -139,6 +140,7 @@ class WebhookConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     name: str
+    """Unique name, referred to by the rules' `webhooks` and shown in the delivery log."""
     url: str
     """The receiver's URL; for `alertmanager_api`, Alertmanager's base URL (alerts go to /api/v2/alerts)."""
     format: WebhookFormat = "driftcar"
@@ -213,7 +215,9 @@ class AlertsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    """Receivers of the notifications; each alert goes to every webhook that admits it."""
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    """Retries, leases and the outbox's retention."""
     open_gate: bool = False
     """Answer `/gate/{monitor}` without the admin token (Flagger's webhooks cannot send one); the gate shows
     which rules fire and their findings."""

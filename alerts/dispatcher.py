@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,10 @@ class Dispatcher:
         self.delivered = 0
         self.failed_attempts = 0
         self.dead = 0
+        # Attempts by (webhook, outcome): delivered, failed (retried later) or dead (given up); read by /metrics.
+        self.deliveries: Counter[tuple[str, str]] = Counter(
+            {(h.name, outcome): 0 for h in settings.webhooks for outcome in ("delivered", "failed", "dead")}
+        )
 
     def wake(self) -> None:
         """Deliver what is due now."""
@@ -222,6 +227,7 @@ class Dispatcher:
         if result.ok:
             values.update(status="delivered", delivered_at=time.time(), last_error=None)
             self.delivered += 1
+            self.deliveries[(row.destination, "delivered")] += 1
             logger.info("alert %s delivered to %s (attempt %d)", row.event_id, row.destination, attempt_no)
         else:
             self.failed_attempts += 1
@@ -230,6 +236,7 @@ class Dispatcher:
             if age >= max_age:
                 values["status"] = "dead"
                 self.dead += 1
+                self.deliveries[(row.destination, "dead")] += 1
                 logger.error(
                     "alert %s to %s given up after %d attempts over %.0f s: %s",
                     row.event_id,
@@ -239,6 +246,7 @@ class Dispatcher:
                     result.error,
                 )
             else:
+                self.deliveries[(row.destination, "failed")] += 1
                 delay = self.backoff(attempt_no)
                 values["next_attempt_at"] = now + delay
                 logger.warning(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what the tests talk to is installed and running: PostgreSQL on 127.0.0.1:5432, Chromium for the
-# headless HTML-report test, Prometheus Alertmanager for the alert-routing test (the test starts its own on a
-# free port) and, with --bench, nginx/wrk.
+# headless HTML-report test, Prometheus Alertmanager for the alert-routing test and Prometheus (with promtool)
+# for the metrics test (those tests start their own on a free port) and, with --bench, nginx/wrk.
 set -euo pipefail
 
 apt_install() {
@@ -35,6 +35,7 @@ pg_isready -h 127.0.0.1 -p 5432
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
 fi

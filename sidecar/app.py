@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.dispatcher import DispatchConfigError, Dispatcher, load_secrets
@@ -18,6 +18,7 @@ from sidecar.errors import ConfigError
 from sidecar.metrics import Metrics, QueueCollector
 from sidecar.monitors.gate import ALERT_STORE
 from sidecar.monitors.keys import DISPATCHER, FEEDBACK, POOL, RUNNER, SCHEDULER
+from sidecar.monitors.metrics import MonitorMetrics
 from sidecar.monitors.runner import MonitorRunner, ReportPool
 from sidecar.monitors.scheduler import MonitorScheduler
 from sidecar.proxy import ProxyCore, ProxyServer
@@ -40,6 +41,7 @@ WRITER = web.AppKey("writer", BatchWriter)
 PIPELINE = web.AppKey("pipeline", CapturePipeline)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 PROXY = web.AppKey("proxy", ProxyServer)
+MONITOR_METRICS = web.AppKey("monitor_metrics", MonitorMetrics)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -120,6 +122,18 @@ def _alertmanager_refresh(settings: Settings) -> float:
     return max([900.0, *(3 * p for p in periods)])
 
 
+async def _monitor_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    dispatcher = app[DISPATCHER]
+    metrics = MonitorMetrics(app[ENGINE], settings.monitors, settings.metrics, lambda: dispatcher.deliveries)
+    app[REGISTRY].register(metrics)
+    app[MONITOR_METRICS] = metrics
+    metrics.start()
+    yield
+    await metrics.stop()
+    app[REGISTRY].unregister(metrics)
+
+
 async def _monitors_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = app[ENGINE]
@@ -128,7 +142,12 @@ async def _monitors_ctx(app: web.Application) -> AsyncIterator[None]:
         pool.executor()  # the workers import Evidently now, not at the first run
     alerts = settings.alerts.model_copy(update={"external_url": settings.admin_url()})
     runner = MonitorRunner(
-        engine, pool=pool, replica=settings.replica, alerts=alerts, on_alerts=app[DISPATCHER].wake
+        engine,
+        pool=pool,
+        replica=settings.replica,
+        alerts=alerts,
+        on_alerts=app[DISPATCHER].wake,
+        on_finished=app[MONITOR_METRICS].run_finished,
     )
     scheduler = MonitorScheduler(engine, runner, settings.monitors, settings.reports, settings.retention)
     app[POOL], app[RUNNER], app[SCHEDULER], app[FEEDBACK] = pool, runner, scheduler, FeedbackStore(engine)
@@ -169,10 +188,25 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         app[SECRETS] = load_secrets(settings.alerts)
     except DispatchConfigError as exc:
         raise ConfigError(str(exc)) from None
-    app[REGISTRY] = registry if registry is not None else CollectorRegistry()
+    # `_created` series double every counter's and histogram's series for a start time nobody queries
+    # (Prometheus detects counter resets itself); prometheus_client's switch is process-wide.
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    if registry is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+    app[REGISTRY] = registry
     app[METRICS] = Metrics(app[REGISTRY], max_models=settings.capture.max_models)
     app.cleanup_ctx.extend(
-        [_store_ctx, _writer_ctx, _pipeline_ctx, _session_ctx, _alerts_ctx, _monitors_ctx, _proxy_ctx]
+        [
+            _store_ctx,
+            _writer_ctx,
+            _pipeline_ctx,
+            _session_ctx,
+            _alerts_ctx,
+            _monitor_metrics_ctx,
+            _monitors_ctx,
+            _proxy_ctx,
+        ]
     )
     setup_admin(app)
     setup_monitor_routes(app)

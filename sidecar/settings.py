@@ -23,6 +23,7 @@ from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
 from sidecar.ingest.config import IngestSettings
 from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
+from sidecar.monitors.metrics import MetricsSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./driftcar.db"
 
@@ -136,6 +137,10 @@ class Settings(BaseSettings):
     """Webhooks and delivery of the monitors' alerts."""
     replica: str | None = None
     """This replica's name in the report runs it claims (default: hostname and process id)."""
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    """The per-monitor metrics on /metrics: refresh interval and label caps."""
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per log line (ts, level, logger, message, request_id, exc_info)."""
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     """KServe payload-logger and batch ingestion on the admin port (`/ingest/kserve`, `/ingest/records`)."""
 

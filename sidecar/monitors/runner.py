@@ -101,8 +101,10 @@ class MonitorRunner:
         progress: Progress | None = None,
         alerts: AlertsSettings | None = None,
         on_alerts: Callable[[], None] | None = None,
+        on_finished: Callable[[str, str], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_finished = on_finished
         self._alerts = alerts or AlertsSettings()
         self._on_alerts = on_alerts
         self._pool = pool
@@ -146,7 +148,10 @@ class MonitorRunner:
         if task is not None:
             self._active.add(task)
         try:
-            return await self._run(monitor, end, start, trigger, reclaim_failed)
+            outcome = await self._run(monitor, end, start, trigger, reclaim_failed)
+            if outcome.status != "claimed" and self._on_finished is not None:
+                self._on_finished(monitor.name, outcome.status)
+            return outcome
         finally:
             if task is not None:
                 self._active.discard(task)

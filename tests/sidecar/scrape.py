@@ -42,6 +42,11 @@ async def scrape(http: aiohttp.ClientSession, sidecar: Sidecar) -> Scrape:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain")
         text = await resp.text()
+    return parse(text)
+
+
+def parse(text: str) -> Scrape:
+    """A Prometheus text exposition, parsed."""
     families = list(text_string_to_metric_families(text))
     return Scrape(frozenset(f.name for f in families), tuple(s for f in families for s in f.samples))
 

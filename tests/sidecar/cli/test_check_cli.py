@@ -127,6 +127,11 @@ def test_options_and_environment_override_the_file_as_in_serve(
             ("above: 0.05, ", ""), "monitors.0.alerts.1: Value error, `error_rate` needs `above`", id="rule"
         ),
         pytest.param(
+            ("routes:", "capture: {spool_max_bytes: 0}\nroutes:"),
+            "capture.spool_max_bytes: Input should be greater than 0",  # the spool could not start
+            id="spool-size",
+        ),
+        pytest.param(
             ("postgresql://", "mysql://"),
             "database_url: unsupported database URL scheme 'mysql'",
             id="db-scheme",
