@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -129,3 +130,20 @@ async def test_batch_limits(
     )
     assert await post(http, sidecar, b"\n".join([row] * 8)) == (413, {"error": "body larger than 200 bytes"})
     assert await post(http, sidecar, b"\n".join([row] * 2)) == (200, {"accepted": 2, "labels": 0})
+
+
+async def test_chunked_bodies_are_limited_too(
+    make_sidecar: SidecarFactory, upstream: TestServer, http: aiohttp.ClientSession
+) -> None:
+    sidecar = await make_sidecar(str(upstream.make_url("")), ingest={"max_batch_bytes": 100})
+    row = b'{"model":"m","features":{"x":1}}\n'
+
+    async def chunks(n: int) -> AsyncIterator[bytes]:
+        for _ in range(n):
+            yield row
+
+    url = admin_url(sidecar, "/ingest/records")
+    async with http.post(url, data=chunks(2)) as resp:
+        assert resp.status == 200 and await resp.json() == {"accepted": 2, "labels": 0}
+    async with http.post(url, data=chunks(40)) as resp:
+        assert resp.status == 413 and await resp.json() == {"error": "body larger than 100 bytes"}
