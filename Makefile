@@ -33,6 +33,7 @@ bench: venv
 	bash scripts/ensure-services.sh --bench
 	$(BIN)/python -m bench.proxy
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.kserve_ingest
 	$(BIN)/python -m bench.capture
 	$(BIN)/python -m bench.detectors
 	$(BIN)/python -m bench.fairness
