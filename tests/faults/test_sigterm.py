@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from tests.faults.conftest import DriftcarFactory
 from tests.faults.load import Load
-from tests.faults.procs import Upstream, stored_ids
+from tests.faults.procs import Upstream, stored_ids, stored_rows
 
 
 @pytest.mark.slow
@@ -38,3 +40,25 @@ async def test_sigterm_drains_in_flight_requests_and_stores_each_answered_record
     assert max(Counter(stored).values()) == 1
     assert sorted(stored) == sorted(load.answered)
     assert "driftcar stopped" in driftcar.log()
+
+
+@pytest.mark.slow
+async def test_sigterm_cuts_requests_slower_than_shutdown_timeout_and_records_them(
+    tmp_path: Path, upstream_proc: Upstream, start_driftcar: DriftcarFactory
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'driftcar.db'}"
+    driftcar = await start_driftcar(upstream_proc.url, database_url, {"shutdown_timeout": 1.0})
+    # The model takes 20 s; driftcar waits 1 s after SIGTERM, then cuts the connections.
+    async with Load(
+        f"{driftcar.url}/predict", "slow", workers=3, max_requests=3, headers={"X-Delay": "20"}
+    ) as load:
+        async with asyncio.timeout(30):
+            while len(await upstream_proc.seen()) < 3:
+                await asyncio.sleep(0.05)
+        assert await driftcar.sigterm(timeout=15) == 0
+        await load.complete(timeout=15)
+    assert load.answered == [] and load.bad == {} and sorted(load.refused) == ["slow-0", "slow-1", "slow-2"]
+    rows = await stored_rows(database_url, ["request_id", "status", "error"])
+    assert sorted((rid, status, error is not None) for rid, status, error in rows) == [
+        (f"slow-{i}", 502, True) for i in range(3)
+    ]
