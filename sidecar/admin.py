@@ -16,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.app import REGISTRY, SESSION, SETTINGS, STORE, WRITER
 from sidecar.errors import BadRequest, DriftcarError, Unauthorized
+from sidecar.logs import REQUEST_ID
+from sidecar.proxy.http import request_id_from
 from storage.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:  # the admin API's boundary: an operator gets JSON, the log gets the traceback
         logger.exception("admin %s %s failed", request.method, request.path)
         return json_response({"error": "internal error"}, status=500)
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Carry the request's id (the client's X-Request-ID if safe, else a new one) into logs and the response."""
+    raw = request.headers.get("X-Request-ID")
+    request_id = request_id_from(raw.encode("latin-1", "replace") if raw is not None else None)
+    token = REQUEST_ID.set(request_id)
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:  # redirects and the like pass through error_middleware as exceptions
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        REQUEST_ID.reset(token)
+    if not resp.prepared:
+        resp.headers["X-Request-ID"] = request_id
+    return resp
 
 
 def _auth_middleware(token: str | None, open_prefixes: tuple[str, ...] = ()) -> Middleware:
@@ -135,7 +155,9 @@ def setup_admin(app: web.Application) -> None:
     open_prefixes: tuple[str, ...] = ("/gate/",) if settings.alerts.open_gate else ()
     if settings.ingest.token is not None:  # /ingest/ then checks the admin or the ingest token itself
         open_prefixes += ("/ingest/",)
-    app.middlewares.extend([error_middleware, _auth_middleware(token, open_prefixes)])
+    app.middlewares.extend(
+        [request_id_middleware, error_middleware, _auth_middleware(token, open_prefixes)]
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

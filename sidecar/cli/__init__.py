@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -63,12 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # alembic narrates every plugin and migration step at INFO; operators need only its warnings.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from sidecar.logs import LogFormat, setup_logging
+
+    # `serve` switches to its settings' log_format once they are read; until then the environment decides.
+    wanted = os.environ.get("DRIFTCAR_LOG_FORMAT", "").strip().lower()
+    early_format: LogFormat = "json" if wanted == "json" else "text"
+    setup_logging(args.log_level, early_format)
     runner: Callable[[argparse.Namespace], int] = _load(args.command).run
     try:
         return runner(args)

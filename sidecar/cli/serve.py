@@ -21,6 +21,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--database-url", dest="database_url", help="SQLAlchemy URL (default sqlite ./driftcar.db)"
     )
     parser.add_argument("--config", help="YAML config file (DRIFTCAR_CONFIG)")
+    parser.add_argument(
+        "--log-format",
+        dest="log_format",
+        choices=["text", "json"],
+        help="text (default) or json: one JSON object per line (DRIFTCAR_LOG_FORMAT)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -37,6 +43,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             admin_host=args.admin_host,
             admin_port=args.admin_port,
             database_url=args.database_url,
+            log_format=args.log_format,
         )
     except ConfigError as exc:
         raise CliError(str(exc)) from None
@@ -45,6 +52,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT."""
     settings = settings_from_args(args)
+    from sidecar.logs import setup_logging
+
+    setup_logging(getattr(args, "log_level", "INFO"), settings.log_format)
     from alerts.dispatcher import DispatchConfigError, load_secrets
     from sidecar.server import serve
 

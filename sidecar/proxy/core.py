@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from sidecar.capture.base import Exchange
+from sidecar.logs import REQUEST_ID
 from sidecar.proxy.downstream import ClientConnection, RequestState, Tee
 from sidecar.proxy.http import (
     LAST_CHUNK,
@@ -168,7 +169,10 @@ class ProxyCore:
                     conn.abort()  # mid-exchange, or the upstream still expects the rest of the request body
                 conn.finish()
             if error is not None and error != "client disconnected":
+                # Only a failed exchange logs, so only it pays for the context variable (JSON logs show it).
+                token = REQUEST_ID.set(request_id)
                 logger.debug("request %s: %s", request_id, error)
+                REQUEST_ID.reset(token)
                 if head_sent:
                     status = resp_status  # what the client saw; the error says the body was cut
                     keep = False  # the status line is gone; cutting the connection is the only signal left
