@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from sidecar.admin import json_response
-from sidecar.app import PIPELINE, REGISTRY, SETTINGS
+from sidecar.app import PIPELINE, SETTINGS
 from sidecar.capture.pipeline import CapturePipeline
 from sidecar.ingest.auth import check_ingest_auth
 from sidecar.ingest.body import read_limited
@@ -24,7 +24,7 @@ from sidecar.ingest.cloudevents import STRUCTURED, InferenceEvent, parse_binary,
 from sidecar.ingest.config import IngestSettings
 from sidecar.ingest.errors import IngestBusy
 from sidecar.ingest.exchange import to_exchange
-from sidecar.ingest.metrics import IngestMetrics
+from sidecar.ingest.metrics import INGEST_METRICS, IngestMetrics
 from sidecar.ingest.pairing import NO_RESPONSE, Outcome, Pair, PairingBuffer
 from storage.stats import RateLimit
 
@@ -41,6 +41,7 @@ class KServeIngest:
         self._pipeline = pipeline
         self._metrics = metrics
         self._buffer = PairingBuffer(settings.pairing_ttl, settings.max_pending, settings.max_pending_bytes)
+        metrics.pending.set_function(lambda: self._buffer.depth()[0])
         self._task: asyncio.Task[None] | None = None
         self._unlogged_drops = 0
         self._may_log = RateLimit(_DROP_LOG_INTERVAL).allow
@@ -117,7 +118,7 @@ KSERVE_INGEST = web.AppKey("kserve_ingest", KServeIngest)
 
 async def kserve_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the pairing buffer: started after capture, closed (lone events submitted) before capture closes."""
-    ingest = KServeIngest(app[SETTINGS].ingest, app[PIPELINE], IngestMetrics(app[REGISTRY]))
+    ingest = KServeIngest(app[SETTINGS].ingest, app[PIPELINE], app[INGEST_METRICS])
     ingest.start()
     app[KSERVE_INGEST] = ingest
     yield

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class IngestMetrics:
@@ -33,8 +34,16 @@ class IngestMetrics:
             ["reason"],
             registry=registry,
         )
+        self.pending = Gauge(
+            "driftcar_ingest_pending_events",
+            "KServe logger events waiting for their partner in the pairing buffer.",
+            registry=registry,
+        )
         self.records = Counter(
             "driftcar_ingest_batch_records_total",
             "Records stored through POST /ingest/records.",
             registry=registry,
         )
+
+
+INGEST_METRICS = web.AppKey("ingest_metrics", IngestMetrics)

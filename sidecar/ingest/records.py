@@ -24,6 +24,7 @@ from sidecar.ingest.auth import check_ingest_auth
 from sidecar.ingest.body import read_limited
 from sidecar.ingest.cloudevents import MAX_TIME
 from sidecar.ingest.errors import InvalidRecords
+from sidecar.ingest.metrics import INGEST_METRICS
 from sidecar.monitors.keys import FEEDBACK
 from sidecar.timeparse import parse_time
 from storage.feedback import FeedbackItem
@@ -153,4 +154,5 @@ async def post_records(request: web.Request) -> web.Response:
     ]
     if labels:
         await app[FEEDBACK].add_feedback(labels)
+    app[INGEST_METRICS].records.inc(accepted)
     return json_response({"accepted": accepted, "labels": len(labels)})

@@ -164,6 +164,7 @@ async def test_full_buffer_refuses_new_ids_and_counts_them(
 ) -> None:
     sidecar = await make_sidecar(str(upstream.make_url("")), ingest={"max_pending": 1, "pairing_ttl": 3600})
     assert (await post(http, sidecar, V1_PAIR[0]))[0] == 202
+    assert (await scrape(http, sidecar)).value("driftcar_ingest_pending_events") == 1
     status, doc = await post(http, sidecar, V2_PAIR[0])
     assert status == 503 and doc == {"error": "pairing buffer full: event dropped"}
     # The partner of a waiting event is still taken.
@@ -171,6 +172,7 @@ async def test_full_buffer_refuses_new_ids_and_counts_them(
     assert len(await wait_records(http, sidecar, 2)) == 2
     metrics = await scrape(http, sidecar)
     assert metrics.value("driftcar_ingest_events_dropped_total", reason="full") == 1
+    assert metrics.value("driftcar_ingest_pending_events") == 0
 
 
 async def test_structured_mode_is_accepted(sidecar: Sidecar, http: aiohttp.ClientSession) -> None:

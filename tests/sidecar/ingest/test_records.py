@@ -15,6 +15,7 @@ from storage.engine import create_engine
 from storage.feedback import FeedbackStore
 from storage.store import RecordStore
 from tests.sidecar.conftest import SidecarFactory, admin_url
+from tests.sidecar.scrape import scrape
 
 
 async def post(
@@ -130,6 +131,7 @@ async def test_batch_limits(
     )
     assert await post(http, sidecar, b"\n".join([row] * 8)) == (413, {"error": "body larger than 200 bytes"})
     assert await post(http, sidecar, b"\n".join([row] * 2)) == (200, {"accepted": 2, "labels": 0})
+    assert (await scrape(http, sidecar)).value("driftcar_ingest_batch_records_total") == 2
 
 
 async def test_chunked_bodies_are_limited_too(
