@@ -55,6 +55,19 @@ class RouteConfig(BaseModel):
     def _upper(cls, v: list[str]) -> list[str]:
         return [m.upper() for m in v]
 
+    @field_validator("path")
+    @classmethod
+    def _check_glob(cls, v: str) -> str:
+        # Request paths start with "/": any other glob but "*..." would silently match nothing.
+        if not v.startswith(("/", "*")):
+            raise ValueError(f"glob {v!r} must start with '/' (as request paths do) or '*'")
+        for start in (i for i, char in enumerate(v) if char == "["):
+            end = start + 1 + (v[start + 1 : start + 2] == "!")
+            end += v[end : end + 1] == "]"
+            if v.find("]", end) < 0:  # fnmatch would take the '[' literally: surely a typo
+                raise ValueError(f"glob {v!r}: '[' at position {start} has no closing ']'")
+        return v
+
     def matches(self, method: str, path: str) -> bool:
         """True when this route applies to the request."""
         return method in self.methods and fnmatch.fnmatchcase(path, self.path)
@@ -152,12 +165,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _known_webhooks(self) -> Settings:
         names = {w.name for w in self.alerts.webhooks}
-        for monitor in self.monitors:
-            for rule in monitor.alerts:
+        for i, monitor in enumerate(self.monitors):
+            for j, rule in enumerate(monitor.alerts):
                 unknown = sorted(set(rule.webhooks or ()) - names)
                 if unknown:
                     raise ValueError(
-                        f"monitor {monitor.name!r}, alert {rule.name!r}: unknown webhook(s) {', '.join(unknown)}"
+                        f"monitors.{i}.alerts.{j}.webhooks: monitor {monitor.name!r}, alert {rule.name!r}: "
+                        f"unknown webhook(s) {', '.join(unknown)} (configured: {', '.join(sorted(names)) or 'none'})"
                     )
         return self
 
