@@ -172,7 +172,8 @@ class MonitorConfig(BaseModel):
     model_version: str | None = None
     """Only records of this model version."""
     route: str | None = None
-    """Only records captured on this route (the route's path pattern as configured, e.g. `/invocations`)."""
+    """Only records with this route: the template the adapter recorded (`/invocations`,
+    `/v2/models/{model}/infer`, a generic route's literal path; see `/api/records`), not a configured glob."""
     features: list[str] | None = None
     """Features to watch; default every captured feature."""
     column_types: dict[str, ColumnType] = Field(default_factory=dict)
