@@ -277,3 +277,21 @@ async def test_logged_error_responses_keep_their_status(
     assert "unexpected feature count" in record["error"] and record["prediction"] is None
     metrics = await scrape(http, sidecar)
     assert metrics.value("driftcar_request_duration_seconds_count", status="422") == 1
+
+
+@pytest.mark.parametrize(("adapter", "protocol"), [("auto", "kserve_v1"), ("tfserving", "tfserving")])
+async def test_route_adapter_options_apply(
+    make_sidecar: SidecarFactory,
+    upstream: TestServer,
+    http: aiohttp.ClientSession,
+    adapter: str,
+    protocol: str,
+) -> None:
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    route = {"path": "/v1/models/*", "adapter": {"adapter": adapter, "feature_names": names}}
+    sidecar = await make_sidecar(str(upstream.make_url("")), routes=[route])
+    for ev in V1_PAIR:
+        await post(http, sidecar, ev)
+    records = await wait_records(http, sidecar, 2)
+    assert {r["protocol"] for r in records} == {protocol}
+    assert sorted(r["features"]["sepal_length"] for r in records) == [5.1, 6.7]
