@@ -25,6 +25,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 ENV_PREFIX = "DRIFTCAR_"
+# Keys a shared model declares but the enclosing one refuses (its validator says where they belong instead).
+REFUSED: dict[str, str] = {
+    "monitors[].drift.columns": "Refused here: the monitor's `features` choose the columns.",
+    "monitors[].drift.prediction": "Refused here: set the monitor's `prediction`.",
+    "monitors[].drift.column_types": "Set the monitor's `column_types` instead (not both).",
+}
 OUTPUT = Path("docs/configuration.md")
 
 INTRO = """\
@@ -199,7 +205,8 @@ def sections(model: type[BaseModel], path: str = "", env: str | None = ENV_PREFI
     for name, field in model.model_fields.items():
         key = field.alias or name
         key_env = f"{env}{name.upper()}" if env is not None else None
-        keys.append(Key(key, type_name(field.annotation), default_text(field), key_env, docs.get(name) or ""))
+        doc = REFUSED.get(f"{path}{key}") or docs.get(name) or ""
+        keys.append(Key(key, type_name(field.annotation), default_text(field), key_env, doc))
         many = _is_list(field.annotation)
         for inner in _models_in(field.annotation):
             child = f"{path}{key}[]" if many else f"{path}{key}"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.config_reference import render, sections
+from scripts.config_reference import REFUSED, render, sections
+from sidecar.errors import ConfigError
 from sidecar.settings import Settings, load_settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -48,3 +49,13 @@ def test_documented_environment_variables_are_read(monkeypatch: pytest.MonkeyPat
     assert settings.capture.max_body_bytes == 4096
     assert settings.timeouts.read == 30.0
     assert [r.path for r in settings.routes] == ["/predict"]
+
+
+@pytest.mark.parametrize("path", [p for p in REFUSED if "Refused" in REFUSED[p]])
+def test_keys_documented_as_refused_are_refused(path: str) -> None:
+    monitor, _, key = path.removeprefix("monitors[].").partition(".")
+    value = ["a"] if key == "columns" else "a"
+    with pytest.raises(
+        ConfigError, match=r"monitors\.0: Value error, set the columns with `features` and `prediction`"
+    ):
+        load_settings(upstream="http://127.0.0.1:1", monitors=[{"name": "m", monitor: {key: value}}])
