@@ -24,6 +24,7 @@ from sidecar.errors import ConfigError
 from sidecar.ingest.config import IngestSettings
 from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
 from sidecar.monitors.metrics import MetricsSettings
+from sidecar.secretfiles import resolve_secret_files
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./driftcar.db"
 
@@ -112,8 +113,15 @@ class CaptureSettings(BaseModel):
     """Longest wait between probes of a store that is down (the wait doubles from 0.5 s up to this)."""
     redaction_salt: SecretStr | None = None
     """Salt for `redact_mode: hash` (set DRIFTCAR_CAPTURE__REDACTION_SALT); a random per-process salt if unset."""
+    redaction_salt_file: Path | None = None
+    """File holding the redaction salt (read at startup, trailing newline stripped); not with `redaction_salt`."""
     max_models: int = Field(default=50, ge=1)
     """Distinct model labels in metrics; further models are labelled `other`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return resolve_secret_files(data, {"redaction_salt_file": "redaction_salt"}, cls.__name__)
 
 
 class Settings(BaseSettings):
@@ -131,7 +139,11 @@ class Settings(BaseSettings):
     admin_port: int = Field(default=9090, ge=0, le=65535)
     admin_token: SecretStr | None = None
     """Bearer token required by the admin API (all but /healthz, /readyz, /metrics); none: open."""
+    admin_token_file: Path | None = None
+    """File holding the admin token (read at startup, trailing newline stripped); not with `admin_token`."""
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    database_url_file: Path | None = None
+    """File holding the database URL (it may carry a password); not with `database_url`."""
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     routes: list[RouteConfig] = Field(default_factory=list)
@@ -156,6 +168,12 @@ class Settings(BaseSettings):
     """`json`: one JSON object per log line (ts, level, logger, message, request_id, exc_info)."""
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     """KServe payload-logger and batch ingestion on the admin port (`/ingest/kserve`, `/ingest/records`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        pairs = {"admin_token_file": "admin_token", "database_url_file": "database_url"}
+        return resolve_secret_files(data, pairs, cls.__name__)
 
     @field_validator("monitors")
     @classmethod
