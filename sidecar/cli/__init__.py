@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = os.environ.get("DRIFTCAR_LOG_FORMAT", "").strip().lower()
     early_format: LogFormat = "json" if wanted == "json" else "text"
     setup_logging(args.log_level, early_format)
+    # aiosqlite logs every statement with its parameters (captured features) at DEBUG: never payloads in logs.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().level))
     runner: Callable[[argparse.Namespace], int] = _load(args.command).run
     try:
         return runner(args)
