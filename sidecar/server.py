@@ -83,14 +83,24 @@ async def serve(settings: Settings) -> None:
     gc.set_threshold(20_000, 50, 100)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            logger.warning("%s: already shutting down (SIGKILL forces an exit, losing what is in memory)", sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await sidecar.stop()
+        # The handlers stay until the flush is done: a second SIGTERM (a supervisor repeating itself, a second
+        # Ctrl-C) would otherwise kill the process mid-drain and lose the queued records.
+        try:
+            await sidecar.stop()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
