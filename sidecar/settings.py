@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from alerts.config import AlertsSettings
 from sidecar.capture.options import CaptureOptions
+from sidecar.capture.paths import match_path
 from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
 from sidecar.ingest.config import IngestSettings
@@ -222,9 +223,10 @@ class Settings(BaseSettings):
         return v.rstrip("/")
 
     def route_for(self, method: str, path: str) -> RouteConfig | None:
-        """The first configured route matching the request, if any."""
+        """The first configured route matching the request, if any (on the path as the upstream may read it)."""
+        target = match_path(path)
         for route in self.routes:
-            if route.matches(method, path):
+            if route.matches(method, target):
                 return route
         return None
 

@@ -190,3 +190,31 @@ async def test_captured_values_are_not_logged_at_debug_by_driftcar_serve(
     output = log.read_text()
     assert " DEBUG " in output
     assert marker not in output
+
+
+@pytest.mark.parametrize(
+    "target", [b"/x/../predict", b"/%70redict", b"/./predict", b"//predict", b"/predict/", b"/predict/.", b"/v/%2e%2e/predict"]
+)
+async def test_a_path_spelled_differently_still_gets_the_routes_redaction(
+    target: bytes,
+    make_sidecar: SidecarFactory,
+    quoting_upstream: TestServer,
+    http: aiohttp.ClientSession,
+) -> None:
+    # The upstream may resolve these to /predict (aiohttp does for some), and a failed request is recorded too.
+    sidecar = await make_sidecar(
+        str(quoting_upstream.make_url("")), routes=[{"path": "/predict", "redact": ["ssn", "email"]}]
+    )
+    body = orjson.dumps(ROW)
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.port)
+    writer.write(
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s" % (target, len(body), body)
+    )
+    async with asyncio.timeout(10):
+        await reader.read()
+    writer.close()
+    (record,) = await wait_records(http, sidecar, 1)
+    assert record["route"] == target.decode()  # the record keeps the path as sent
+    assert record["features"]["income"] == 52000
+    _search(orjson.dumps(record), f"the record of {target!r}")
