@@ -99,17 +99,26 @@ class CaptureSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    """False: proxy only on every route, record nothing (request metrics are still counted)."""
     max_body_bytes: int = Field(default=1 << 20, ge=0)
     """Bodies larger than this are proxied whole but recorded as `not captured: too large`."""
     queue_max_exchanges: int = Field(default=10_000, ge=1)
+    """Exchanges waiting to be parsed, at most; overflow is counted and dropped, never waited for."""
     queue_max_bytes: int = Field(default=64 << 20, ge=1)
     """Exchanges waiting to be parsed, bounded in count and in body bytes."""
     writer_max_records: int = Field(default=100_000, ge=1)
+    """Records waiting for the database, at most; what does not fit goes to the spool."""
     writer_max_bytes: int = Field(default=128 << 20, ge=1)
+    """Bytes of records waiting for the database, at most; what does not fit goes to the spool."""
     batch_size: int = Field(default=2_000, ge=1)
+    """Records per database write (multi-row INSERTs on SQLite, one binary COPY on PostgreSQL)."""
     flush_interval: float = Field(default=0.5, gt=0)
+    """Seconds a partial batch may wait before it is written."""
     spool_dir: Path = Path("./driftcar-spool")
-    spool_max_bytes: int = Field(default=1 << 30, ge=0)
+    """Directory of the fsync'd on-disk spool: records wait here while the database is down or the writer
+    queue is full, and are replayed exactly once (one directory per replica, on a persistent volume)."""
+    spool_max_bytes: int = Field(default=1 << 30, gt=0)
+    """Disk the spool may use; beyond it records are dropped, counted and logged."""
     retry_max: float = Field(default=30.0, gt=0)
     """Longest wait between probes of a store that is down (the wait doubles from 0.5 s up to this)."""
     redaction_salt: SecretStr | None = None
@@ -135,18 +144,26 @@ class Settings(BaseSettings):
     upstream: str
     """Base URL of the model server, e.g. http://127.0.0.1:8000."""
     host: str = "0.0.0.0"
+    """Address the proxy binds (0.0.0.0: every interface)."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """Proxy port: clients call this instead of the model server (0: any free port)."""
     admin_host: str = "127.0.0.1"
+    """Address the admin server binds; it serves records and reports, so keep it local or protected."""
     admin_port: int = Field(default=9090, ge=0, le=65535)
+    """Admin port: health, readiness, metrics, records, monitors, reports, alerts, the gate (0: any free port)."""
     admin_token: SecretStr | None = None
     """Bearer token required by the admin API (all but /healthz, /readyz, /metrics); none: open."""
     admin_token_file: Path | None = None
     """File holding the admin token (read at startup, trailing newline stripped); not with `admin_token`."""
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    """The store: `sqlite:///PATH` (one replica) or `postgresql://USER@HOST:PORT/DB` (any number of replicas);
+    a password belongs in DRIFTCAR_DATABASE_URL, not in the file."""
     database_url_file: Path | None = None
     """File holding the database URL (it may carry a password); not with `database_url`."""
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    """Upstream and client connection timeouts."""
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    """Capture limits, the writer and the spool."""
     routes: list[RouteConfig] = Field(default_factory=list)
     """Per-route capture options; requests matching none are captured with automatic protocol detection."""
     upstream_connections: int = Field(default=100, ge=1)
