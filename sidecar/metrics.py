@@ -121,25 +121,26 @@ class QueueCollector(Collector):
         yield GaugeMetricFamily("driftcar_capture_queue_bytes", "Body bytes waiting to be parsed.", nbytes)
         s = self._writer_stats()
         for name, doc, value in (
-            ("driftcar_records_accepted", "Records accepted for storage.", s.accepted),
-            ("driftcar_records_written", "Records committed to the store.", s.written),
+            ("driftcar_records_accepted_total", "Records accepted for storage.", s.accepted),
+            ("driftcar_records_written_total", "Records committed to the store.", s.written),
             (
-                "driftcar_records_spooled",
+                "driftcar_records_spooled_total",
                 "Records written to the on-disk spool while the store lagged or was down.",
                 s.spooled,
             ),
-            ("driftcar_records_replayed", "Spooled records replayed into the store.", s.replayed),
+            ("driftcar_records_replayed_total", "Spooled records replayed into the store.", s.replayed),
             (
-                "driftcar_records_dropped",
+                "driftcar_records_dropped_total",
                 "Records lost because the writer queue and the spool were both full.",
                 s.dropped,
             ),
             (
-                "driftcar_records_rejected",
+                "driftcar_records_rejected_total",
                 "Records the database or the encoder refused (not retried).",
                 s.rejected,
             ),
         ):
+            # Named with `_total` as exposed (CounterMetricFamily strips the suffix and the exposition adds it).
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily(
             "driftcar_writer_queue_records", "Records waiting to be written.", s.queue_records

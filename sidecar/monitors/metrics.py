@@ -183,7 +183,7 @@ class MonitorMetrics(Collector):
         """The latest gauges, and this process's counters (never touches the database)."""
         yield from self._families
         runs = CounterMetricFamily(
-            "driftcar_monitor_runs",
+            "driftcar_monitor_runs_total",
             "Report runs this replica finished, by monitor and outcome (ok, failed, skipped).",
             labels=["monitor", "status"],
         )
@@ -192,7 +192,7 @@ class MonitorMetrics(Collector):
         yield runs
         if self._deliveries is not None:
             deliveries = CounterMetricFamily(
-                "driftcar_alert_deliveries",
+                "driftcar_alert_deliveries_total",
                 "Alert delivery attempts this replica made, by webhook and outcome: delivered, failed (retried "
                 "later) or dead (given up after the webhook's max_age).",
                 labels=["webhook", "outcome"],

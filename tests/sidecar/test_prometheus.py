@@ -1,6 +1,7 @@
 """driftcar as a real Prometheus sees it: Debian's `prometheus` scrapes a sidecar every second and its HTTP
 API answers the request rate by model and route, the records written, and a monitor run's drift and fairness
-exactly as the stored summary has them; `promtool check metrics` (its naming lints) accepts the exposition.
+exactly as the stored summary has them; `promtool check metrics` (its naming lints) accepts the exposition
+(so does the fast tests/sidecar/monitors/test_metrics.py) and `promtool check rules` the documented alerts.
 
 Both binaries come with Debian's `prometheus` package (scripts/ensure-services.sh installs it); without them the
 tests fail under CI (env `CI` set) and are skipped elsewhere.
@@ -9,8 +10,7 @@ tests fail under CI (env `CI` set) and are skipped elsewhere.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from storage.references import ReferenceStore
 from storage.store import RecordStore
 from tests.alerts.windows import sidecar_config
 from tests.sidecar.conftest import SidecarFactory, admin_url, proxy_url
-from tests.sidecar.monitors.stored_runs import monitor_config, store_runs
+from tests.sidecar.prom import DOCS, binary, promtool
 
 T0 = 1_790_000_000.0
 N = 300
@@ -41,16 +41,6 @@ REQUESTS = 20
 MODEL = "scorer"
 DELIVERED = web.AppKey("delivered", list[bytes])
 SECRET_ENV = "TEST_PROMETHEUS_HOOK_SECRET"
-
-
-def _binary(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    message = f"{name} is not installed (Debian's prometheus package; scripts/ensure-services.sh installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
@@ -96,7 +86,7 @@ class Prometheus:
 @pytest.fixture
 async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[Sidecar], Awaitable[Prometheus]]]:
     """Start Prometheus on a free 127.0.0.1 port, scraping a sidecar's admin port every second."""
-    binary = _binary("prometheus")
+    executable = binary("prometheus")
     processes: list[asyncio.subprocess.Process] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
 
@@ -115,7 +105,7 @@ async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[Sidecar], 
             log = tmp_path / "prometheus.log"
             with log.open("wb") as out:
                 process = await asyncio.create_subprocess_exec(
-                    binary,
+                    executable,
                     f"--config.file={tmp_path / 'prometheus.yml'}",
                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                     f"--web.listen-address=127.0.0.1:{port}",
@@ -221,42 +211,22 @@ def _config(database_url: str, receiver: TestServer) -> dict[str, Any]:
     return config
 
 
-async def _promtool(text: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        _binary("promtool"),
-        "check",
-        "metrics",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(text.encode()), 60)
-    assert (process.returncode, out.decode()) == (0, "")
-
-
 async def _metrics_text(http: aiohttp.ClientSession, sidecar: Sidecar) -> str:
     async with http.get(admin_url(sidecar, "/metrics")) as resp:
         assert resp.status == 200
         return await resp.text()
 
 
-async def test_promtool_accepts_the_exposition_with_every_monitor_family(
-    make_sidecar: SidecarFactory, upstream: TestServer, sqlite_url: str
-) -> None:
-    await store_runs(sqlite_url)
-    sidecar = await make_sidecar(str(upstream.make_url("")), monitors=[monitor_config()])
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        async with http.post(proxy_url(sidecar, "/predict"), json={"a": 1}) as resp:
-            assert resp.status == 200
-
-        async def full() -> str | None:
-            text = await _metrics_text(http, sidecar)
-            return (
-                text if "driftcar_monitor_fairness{" in text and "driftcar_request_duration" in text else None
-            )
-
-        text = await eventually(full, 30.0, "the monitor gauges on /metrics")
-    await _promtool(text)
+async def test_the_docs_alerting_rules_pass_promtool(tmp_path: Path) -> None:
+    (rules,) = [
+        block
+        for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.DOTALL)
+        if block.startswith("groups:")
+    ]
+    names = {r["alert"] for g in yaml.safe_load(rules)["groups"] for r in g["rules"]}
+    assert {"DriftcarDatasetDrift", "DriftcarNoSuccessfulRun", "DriftcarRecordsDropped"} <= names
+    (tmp_path / "rules.yml").write_text(rules)
+    await promtool("check", "rules", str(tmp_path / "rules.yml"), expect=f"SUCCESS: {len(names)} rules found")
 
 
 @pytest.mark.slow
@@ -326,4 +296,4 @@ async def test_prometheus_scrapes_traffic_and_a_monitor_runs_drift_and_fairness(
         await prometheus.value('driftcar_alert_deliveries_total{webhook="ops",outcome="delivered"}', 1)
         assert len(receiver.app[DELIVERED]) == 1
         # What Prometheus scraped passes its own lints.
-        await _promtool(await _metrics_text(http, sidecar))
+        await promtool("check", "metrics", stdin=await _metrics_text(http, sidecar))

@@ -1,5 +1,7 @@
 """Per-monitor metrics come from the store: a sidecar started on a database with runs serves their gauges at
-once, another replica's run shows after a refresh, and this replica's own runs refresh them immediately."""
+once (an exposition promtool accepts, every family documented), another replica's run shows after a refresh,
+and the label caps count what they leave out. A run of this replica refreshing them at once, with the alert
+and delivery metrics, is in tests/sidecar/test_prometheus.py."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from sidecar.reports.summary import ReportSummary
 from sidecar.server import Sidecar
 from storage.engine import create_engine
 from tests.alerts.summaries import shifted_summary, steady_summary
-from tests.sidecar.conftest import SidecarFactory
+from tests.sidecar.conftest import SidecarFactory, admin_url
 from tests.sidecar.monitors.stored_runs import MONITOR, monitor_config, store_runs
+from tests.sidecar.prom import documented_metrics, exposed_metrics, promtool
 from tests.sidecar.scrape import Scrape, parse, scrape_when
 
 DRIFT_SHARE = "driftcar_monitor_dataset_drift_share"
@@ -72,6 +75,7 @@ def assert_summary_gauges(m: Scrape, summary: ReportSummary) -> None:
     assert m.value("driftcar_monitor_report_timestamp_seconds", monitor=MONITOR) == summary.window_end
 
 
+@pytest.mark.slow  # the report worker a sidecar with monitors starts imports Evidently; stopping waits for it
 async def test_a_sidecar_serves_the_stored_runs_at_start_and_other_replicas_runs_after_a_refresh(
     make_sidecar: SidecarFactory, upstream: TestServer, sqlite_url: str, http: aiohttp.ClientSession
 ) -> None:
@@ -82,6 +86,11 @@ async def test_a_sidecar_serves_the_stored_runs_at_start_and_other_replicas_runs
     )
     m = await scrape_when(http, sidecar, lambda m: DRIFT_SHARE in m.families)
     assert_summary_gauges(m, shifted_summary())
+    # Every family passes promtool's lints and is in docs/observability.md with its type.
+    async with http.get(admin_url(sidecar, "/metrics")) as resp:
+        text = await resp.text()
+    await promtool("check", "metrics", stdin=text)
+    assert exposed_metrics(text) == documented_metrics()
     last = "driftcar_monitor_last_run_timestamp_seconds"
     assert m.value(last, monitor=MONITOR, status="ok") == ok.finished_at
     assert m.value(last, monitor=MONITOR, status="failed") == failed.finished_at
