@@ -125,6 +125,11 @@ def test_install_provides_the_console_script(replayed: Replayed, tmp_path: Path)
     assert script.is_file()
     entrypoint = replayed.runtime.last("ENTRYPOINT").args
     assert shutil.which(entrypoint[0], path=replayed.env()["PATH"]) == str(script)
+    # pip compiled the bytecode in the build stage (PYTHONDONTWRITEBYTECODE only stops writes at import time),
+    # so the read-only runtime never needs to write any.
+    package = replayed.prefix / "lib" / "python3.11" / "site-packages" / "sidecar"
+    sources, compiled = list(package.rglob("*.py")), list(package.rglob("*.cpython-311.pyc"))
+    assert sources and len(compiled) == len(sources)
     assert "Model-monitoring" in _run(replayed, "driftcar", "--help").stdout
     served = _run(replayed, *entrypoint, "--help", DRIFTCAR_UPSTREAM="http://127.0.0.1:8000")
     assert served.returncode == 0 and "--upstream" in served.stdout, served.stderr
