@@ -1,11 +1,12 @@
 """Reading a reference file (CSV, Parquet, JSON lines) whole and checked, before anything is stored.
 
 Every problem is reported as InvalidReference naming the file and the line or column at fault: a CSV row
-whose field count differs from the header's, a JSON-lines line that is not valid JSON or not an object, an
-empty or duplicate column name, a column without a single value, a file without data rows. Line numbers
-are those an editor shows (the CSV header is line 1; a quoted field spanning lines counts every line; a
-record is named by the line it starts on). `ReferenceStore.put_reference` then checks that every column
-can be stored, still before writing anything.
+whose field count differs from the header's, a CSV value that is not a number in a column whose first value
+is one, a JSON-lines line that is not valid JSON or not an object, an empty or duplicate column name, a
+column without a single value, a file without data rows. Line numbers are those an editor shows (the CSV
+header is line 1; a quoted field spanning lines counts every line; a record is named by the line it starts
+on). `ReferenceStore.put_reference` then checks that every column can be stored, still before writing
+anything.
 """
 
 from __future__ import annotations
@@ -82,9 +83,50 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
     _check_csv(path)
     try:
-        return pd.read_csv(path, encoding="utf-8-sig", skip_blank_lines=True)
+        frame = pd.read_csv(path, encoding="utf-8-sig", skip_blank_lines=True)
     except (ValueError, pd.errors.ParserError) as exc:  # not expected after the check; named all the same
         raise InvalidReference(f"{path}: cannot read as CSV: {exc}") from None
+    _check_numbers(path, frame)
+    return frame
+
+
+def _check_numbers(path: Path, frame: pd.DataFrame) -> None:
+    """A column whose first value is a number holds numbers: pandas would read it all as text otherwise
+    (and drift would treat `income` as a category), as JSON lines refuse mixed types."""
+    import pandas as pd
+
+    for position, name in enumerate(frame.columns, 1):
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        present = column.dropna()
+        numbers = pd.to_numeric(present, errors="coerce")
+        if present.empty or pd.isna(numbers.iloc[0]):
+            continue  # a text column
+        bad = numbers.isna().to_numpy().nonzero()[0]
+        if len(bad):
+            row = int(column.notna().to_numpy().nonzero()[0][bad[0]])  # position among all data rows
+            value = str(present.iloc[bad[0]])[:40]
+            raise InvalidReference(
+                f"{path}: line {_csv_line(path, row)}, column {name!r} (column {position}): "
+                f"{value!r} is not a number, but the column's first value is"
+            )
+
+
+def _csv_line(path: Path, row: int) -> int:
+    """The line data row `row` (0-based, blank lines skipped as pandas does) starts on."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        line = reader.line_num
+        seen = 0
+        for record in reader:
+            if record:
+                if seen == row:
+                    return line + 1
+                seen += 1
+            line = reader.line_num
+    return line
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:

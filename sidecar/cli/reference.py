@@ -91,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
 
         async def put(engine: AsyncEngine) -> int:
-            info = await ReferenceStore(engine).put_reference(args.monitor, frame, "upload", args.note)
+            try:
+                info = await ReferenceStore(engine).put_reference(args.monitor, frame, "upload", args.note)
+            except InvalidReference as exc:  # a column that cannot be stored: name the file, as for the rest
+                raise CliError(f"{args.file}: {exc}") from None
             print(f"{args.monitor}: stored reference {_line(info)}")
             return 0
 
