@@ -18,7 +18,7 @@ COPY storage ./storage
 COPY alerts ./alerts
 # Runtime dependencies only (no [test] extra); pip compiles the .pyc files here, so the read-only runtime
 # never writes any.
-RUN pip install --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="driftcar" \

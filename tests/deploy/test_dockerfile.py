@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sidecar.settings import Settings
-from tests.deploy.images import REPO, Stage, excluded, parse, read_dockerignore
+from tests.deploy.images import DOCKERFILE, REPO, Stage, excluded, parse, read_dockerignore
 
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "-dev", "git", "curl", "wget")
 
@@ -166,3 +169,21 @@ def test_dockerignore_sends_only_what_the_build_copies(stages: list[Stage]) -> N
 )
 def test_dockerignore_matching_follows_docker(patterns: list[str], path: str, expected: bool) -> None:
     assert excluded(patterns, path) is expected
+
+
+def lint(dockerfile: Path, cwd: Path) -> list[str]:
+    """The rule ids dockerfile-doctor (a pure-Python linter; hadolint is in neither PyPI nor Debian) reports."""
+    argv = [sys.executable, "-m", "dockerfile_doctor", "--format", "json", "--no-color", str(dockerfile)]
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    [found] = json.loads(done.stdout)["files"]
+    return [issue["ruleId"] for issue in found["issues"]]
+
+
+def test_linter_finds_nothing(tmp_path: Path) -> None:
+    assert lint(DOCKERFILE, tmp_path) == []
+
+
+def test_linter_does_find_the_usual_mistakes(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get update\nRUN apt-get install -y curl\nRUN pip install flask\n")
+    assert {"DD001", "DD002", "DD003", "DD008", "DD009", "DD012"} <= set(lint(bad, tmp_path))
