@@ -14,11 +14,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import get_args
+from typing import Any, get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.store import AlertStore
@@ -26,6 +26,7 @@ from sidecar.monitors.config import MonitorConfig
 from sidecar.monitors.gauges import MonitorGauges, Omitted, summary_gauges
 from sidecar.reports.codec import DecodeError, decode
 from sidecar.reports.summary import ReportSummary
+from sidecar.timeparse import parse_duration
 from storage.errors import StorageError
 from storage.run_stats import last_finished
 from storage.runs import RunStatus, RunStore
@@ -50,6 +51,11 @@ class MetricsSettings(BaseModel):
     max_groups: int = Field(default=20, ge=1)
     """Groups per protected attribute with fairness series; the rest are counted in
     `driftcar_monitor_series_omitted{kind="group"}`."""
+
+    @field_validator("refresh", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 DeliveryCounts = Callable[[], Mapping[tuple[str, str], int]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import aiohttp
+import pydantic
 import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry, generate_latest
@@ -150,3 +151,14 @@ async def test_no_monitor_gauges_without_runs(sidecar: Sidecar, http: aiohttp.Cl
     m = await scrape_when(http, sidecar, lambda m: refreshed in m.families)
     names = {s.name for s in m.samples if s.name.startswith("driftcar_monitor_")}
     assert names == {refreshed}
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("15s", 15.0), ("2m", 120.0), (0.5, 0.5)])
+def test_the_refresh_interval_is_a_duration(given: str | float, seconds: float) -> None:
+    assert MetricsSettings.model_validate({"refresh": given}).refresh == seconds
+
+
+@pytest.mark.parametrize("bad", [0, -1, "soon"])
+def test_a_refresh_interval_must_be_positive(bad: str | float) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        MetricsSettings.model_validate({"refresh": bad})
