@@ -165,10 +165,15 @@ class Driftcar:
         if self.proc is not None and self.proc.returncode is None:
             await self.kill9()
 
+    @property
+    def spool_dir(self) -> Path:
+        """The spool directory (the same for every start)."""
+        return Path(self.config["capture"]["spool_dir"])
+
     def spooled_lines(self) -> int:
         """Records in the spool directory's segment files (open or sealed), as the disk holds them now."""
-        spool = Path(self.config["capture"]["spool_dir"])
-        return sum(path.read_bytes().count(b"\n") for path in [*spool.glob("*.open"), *spool.glob("*.seg")])
+        segments = [*self.spool_dir.glob("*.open"), *self.spool_dir.glob("*.seg")]
+        return sum(path.read_bytes().count(b"\n") for path in segments)
 
     def rss_bytes(self) -> int:
         """Resident memory of the process now (VmRSS from /proc)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -47,3 +48,29 @@ async def test_postgresql_down_for_30s_under_load_loses_no_request_and_no_record
     assert max(Counter(stored).values()) == 1
     assert sorted(stored) == sorted(load.answered)
     print(f"\n{load.summary()}; spooled {m.value(SPOOLED):g}, written {m.value(WRITTEN):g}")
+
+
+@pytest.mark.slow
+async def test_sigterm_with_the_store_down_spools_everything_and_the_next_start_replays_it(
+    pg_server: PgServer, private_pg_url: str, upstream_proc: Upstream, start_driftcar: DriftcarFactory
+) -> None:
+    driftcar = await start_driftcar(upstream_proc.url, private_pg_url, {"shutdown_timeout": 10})
+    await asyncio.to_thread(pg_server.stop)
+    async with Load(f"{driftcar.url}/predict", "down", workers=8, max_requests=200) as load:
+        await load.complete()
+    assert len(load.answered) == 200, load.summary()
+    # No waiting for the spool: whatever is still queued is spooled by the shutdown itself.
+    t0 = time.perf_counter()
+    assert await driftcar.sigterm(timeout=60) == 0
+    stopped_in = time.perf_counter() - t0
+    assert driftcar.spooled_lines() == 200
+    assert not list(driftcar.spool_dir.glob("*.open"))  # sealed (fsync'd) at shutdown
+    await asyncio.to_thread(pg_server.start)
+    await driftcar.start()
+    m = await driftcar.settled()
+    assert (m.value(REPLAYED), m.value(WRITTEN)) == (200, 0)
+    assert await driftcar.sigterm() == 0
+    stored = await stored_ids(private_pg_url)
+    assert max(Counter(stored).values()) == 1
+    assert sorted(stored) == sorted(load.answered)
+    print(f"\nSIGTERM with the store down: exited in {stopped_in:.2f}s")
