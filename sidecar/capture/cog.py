@@ -76,7 +76,7 @@ class CogAdapter(BaseAdapter):
             return Parsed(rows=[None], extra=extra, error=reason)
         if status == "canceled":
             return Parsed(rows=[None], extra=extra, error="prediction canceled")
-        if status in _PENDING:
+        if isinstance(status, str) and status in _PENDING:
             return Parsed(rows=[None], extra=extra, error=f"prediction {status}: output goes to the webhook")
         raise CaptureError(f"response has no prediction status ({str(status)[:40]})")
 

@@ -20,7 +20,6 @@ from tests.fixtures.protocols import cases_for, make_exchange
 from tests.sidecar.capture.hostile import (
     CAPTURE_LIMIT,
     CI,
-    DEEP,
     PATH_OPTIONS,
     WIRE_CASES,
     Hostile,
@@ -28,6 +27,7 @@ from tests.sidecar.capture.hostile import (
     check_adapter,
     gzip_bomb,
 )
+from tests.sidecar.capture.mutations import DEEP
 
 ADAPTERS = REGISTRY.names()
 TEXT_TYPES = ["application/json", "text/csv"]
@@ -109,3 +109,25 @@ def test_truncated_gzip_is_recorded_with_a_reason() -> None:
     assert cut.exchange().request_body is None
     records = check_adapter("tfserving", cut, CaptureOptions())
     assert {r.error for r in records} == {"not captured: truncated gzip body"}
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_every_request_with_every_response(adapter: str) -> None:
+    """Each fixture's request with each fixture's response, as HTTP 200 and as sent: a Seldon error body
+    `{"status": {...}}` answered with 200 once made the Cog adapter hash a dict (found by `bench.fuzz`)."""
+    for case in WIRE_CASES:
+        for other in WIRE_CASES:
+            for status in {200, other.status}:
+                mixed = Hostile(
+                    f"response of {other.name}",
+                    case.name,
+                    case.method,
+                    case.path,
+                    case.request_headers,
+                    case.request_body,
+                    status,
+                    other.response_headers,
+                    other.response_body,
+                    {},
+                )
+                check_adapter(adapter, mixed, case.capture_options())
