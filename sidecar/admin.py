@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -148,10 +149,23 @@ async def records(request: web.Request) -> web.Response:
     )
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def setup_admin(app: web.Application) -> None:
     """Add the admin routes and middlewares to the sidecar app."""
     settings = app[SETTINGS]
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if token is None and not _is_loopback(settings.admin_host):
+        logger.warning(
+            "admin API bound to %s without admin_token: records, reports and state changes are open to anyone "
+            "who reaches it (set admin_token or admin_token_file, or bind admin_host to 127.0.0.1)",
+            settings.admin_host or "every interface",
+        )
     open_prefixes: tuple[str, ...] = ("/gate/",) if settings.alerts.open_gate else ()
     if settings.ingest.token is not None:  # /ingest/ then checks the admin or the ingest token itself
         open_prefixes += ("/ingest/",)

@@ -7,6 +7,7 @@ either guarded or added to `OPEN` on purpose.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +181,17 @@ def test_unsafe_request_ids_on_the_admin_port_are_replaced(value: str, guarded: 
         return  # refused by aiohttp's HTTP parser (control bytes, a line over 8 KiB) before any handler
     echoed = reply.header("x-request-id") or ""
     assert re.fullmatch(r"[0-9a-f]{32}", echoed), (reply.status, echoed[:80])
+
+
+@pytest.mark.parametrize(
+    ("admin_host", "token", "warned"),
+    [("0.0.0.0", None, True), ("::", None, True), ("10.1.2.3", None, True), ("0.0.0.0", TOKEN, False),
+     ("127.0.0.1", None, False), ("::1", None, False), ("localhost", None, False)],
+)
+def test_an_open_admin_api_off_loopback_is_warned_about(
+    admin_host: str, token: str | None, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sidecar.admin")
+    create_app(_settings(tmp_path, admin_host=admin_host, admin_token=token))
+    warnings = [r.getMessage() for r in caplog.records if "without admin_token" in r.getMessage()]
+    assert len(warnings) == (1 if warned else 0), warnings
