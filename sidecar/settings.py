@@ -243,7 +243,7 @@ class Settings(BaseSettings):
         """The first configured route matching the request, if any (on the path as the upstream may read it)."""
         target = match_path(path)
         for route in self.routes:
-            if route.matches(method, target):
+            if route.matches(method, path) or (target != path and route.matches(method, target)):
                 return route
         return None
 

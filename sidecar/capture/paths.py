@@ -3,10 +3,10 @@
 The proxy forwards the target byte for byte and the upstream resolves it its own way: aiohttp routes
 `/%70redict` to `/predict`, many servers resolve `/x/../predict` to `/predict`, some merge `//` or ignore a
 trailing `/`. If routes were matched on the raw bytes, such a request would miss the route's `redact` list
-and its values would be stored; so routes are matched on every such reading at once: percent-escapes decoded
-(`%2F` too), dot segments removed, repeated slashes merged, a trailing slash dropped. Matching more widely
-only ever applies a route's settings (redaction among them) to more requests, never fewer. The record keeps
-the raw path.
+and its values would be stored; so a route applies when its glob matches the raw path or this canonical
+form, which covers every such reading at once: percent-escapes decoded (`%2F` too), dot segments removed,
+repeated slashes merged, a trailing slash dropped. Matching more widely only ever applies a route's settings
+(redaction among them) to more requests, never fewer. The record keeps the raw path.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.capture.paths import match_path
+from sidecar.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -41,3 +42,21 @@ def test_the_canonical_path_is_a_fixed_point_without_dot_segments(raw: str) -> N
     assert "//" not in once and (once == "/" or not once.endswith("/"))
     if "%" not in once:
         assert match_path(once) == once
+
+
+@pytest.mark.parametrize(
+    ("request_path", "globs", "matched"),
+    [
+        ("/predict", ["/predict"], "/predict"),
+        ("/%70redict", ["/predict"], "/predict"),
+        ("/x/../predict", ["/predict"], "/predict"),
+        ("/predict/", ["/predict"], "/predict"),
+        ("/predict/", ["/predict/", "/predict"], "/predict/"),  # a glob with its trailing slash: the raw path
+        ("/v1/models/%6d:predict", ["/v1/models/*"], "/v1/models/*"),
+        ("/other", ["/predict", "/v1/models/*"], None),
+    ],
+)
+def test_routes_match_the_raw_or_the_canonical_path(request_path: str, globs: list[str], matched: str | None) -> None:
+    settings = Settings.model_validate({"upstream": "http://127.0.0.1:9", "routes": [{"path": g} for g in globs]})
+    found = settings.route_for("POST", request_path)
+    assert (found.path if found else None) == matched
