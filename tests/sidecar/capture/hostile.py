@@ -63,6 +63,19 @@ class Hostile:
     response_body: bytes
     options: dict[str, Any]
 
+    def __repr__(self) -> str:
+        # Hypothesis prints a failing example: whole 200 KiB bodies would drown it (and warn, an error here).
+        shown = (
+            f"{f.name}={_short(value) if f.name.endswith('body') else value!r}"
+            for f in dataclasses.fields(self)
+            for value in [getattr(self, f.name)]
+        )
+        return f"Hostile({', '.join(shown)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis' pretty printer: the short repr (it would list every field of a dataclass in full)."""
+        printer.text(repr(self))
+
     def exchange(self, request_id: str = "hostile-1", limit: int = CAPTURE_LIMIT) -> Exchange:
         """The exchange as capture sees it: bodies over `limit` not kept, gzip decoded as the pipeline does."""
         truncated = frozenset(
@@ -97,6 +110,13 @@ class Hostile:
             request_size=len(self.request_body) if "request" in truncated else None,
             response_size=len(self.response_body) if "response" in truncated else None,
         )
+
+
+def _short(body: bytes) -> str:
+    """A body as shown in reprs: whole up to 300 bytes, else its ends and size."""
+    if len(body) <= 300:
+        return repr(body)
+    return f"{body[:150]!r} + ...<{len(body)} bytes>... + {body[-100:]!r}"
 
 
 def _base(case: ProtocolCase) -> Hostile:

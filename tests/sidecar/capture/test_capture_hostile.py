@@ -131,3 +131,24 @@ def test_every_request_with_every_response(adapter: str) -> None:
                     {},
                 )
                 check_adapter(adapter, mixed, case.capture_options())
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_nesting_around_the_parsers_and_the_stores_limits(adapter: str) -> None:
+    """Depths either side of orjson's encoder (255), Python's recursion limit (1000) and orjson's parser
+    (1024), with NaN so that the stdlib fallback parser runs too: parsed and stored, or refused with a reason."""
+    for depth in (250, 256, 999, 1000, 1023, 1024, 1025, 3000):
+        for inner in (b"1", b"NaN"):
+            for body in (
+                b"[" * depth + inner + b"]" * depth,
+                b'{"instances": ' + b"[" * depth + inner + b"]" * depth + b"}",
+            ):
+                for path in (
+                    "/predict",
+                    "/v2/models/m/infer",
+                    "/invocations",
+                    "/v1/models/m:predict",
+                    "/predictions",
+                ):
+                    case = Hostile("deep", "-", "POST", path, (), body, 200, (), body, {})
+                    check_adapter(adapter, case, CaptureOptions())
