@@ -180,7 +180,8 @@ class CapturePipeline:
             if route.redact:
                 records = self._redactor.apply(records, route.redact, route.redact_mode)
         except Exception as exc:  # loop boundary: capture must never take the proxy down
-            logger.exception("capture failed for request %s", exchange.request_id)
+            rid = exchange.request_id
+            logger.exception("capture failed for request %s", rid, extra={"request_id": rid})
             self._metrics.capture_failures.inc()
             records = [_failure_record(exchange, f"capture failed: {type(exc).__name__}")]
         first = records[0] if records else None

@@ -1,9 +1,11 @@
-"""JSON logs: the formatter's fields, and a real `driftcar serve --log-format json` whose every stderr line is a
-JSON object, a failed proxied request's log line carrying that request's id."""
+"""JSON logs: the formatter's fields, an admin failure's log line carrying the id its response carries, and a
+real `driftcar serve --log-format json` whose every stderr line is a JSON object, a failed proxied request's
+log line carrying that request's id."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -13,7 +15,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from sidecar.admin import error_middleware, request_id_middleware
 from sidecar.logs import REQUEST_ID, JsonFormatter
 from sidecar.server import free_port
 
@@ -38,8 +43,11 @@ def test_a_record_is_one_json_line_with_the_request_id_in_context() -> None:
     assert (doc["level"], doc["logger"], doc["request_id"]) == ("WARNING", "sidecar.test", "req-7")
     assert doc["message"] == "upstream m said 502\nthen quit"
     assert doc["ts"].endswith("+00:00") and "T" in doc["ts"]
-    # Outside a request there is no request_id key at all.
+    # Outside a request there is no request_id key at all, unless the call passes one (`extra=`).
     assert "request_id" not in json.loads(formatter.format(_record("idle")))
+    record = _record("capture failed")
+    record.request_id = "req-8"
+    assert json.loads(formatter.format(record))["request_id"] == "req-8"
 
 
 def test_an_exception_is_one_string_field() -> None:
@@ -49,6 +57,37 @@ def test_an_exception_is_one_string_field() -> None:
         doc = json.loads(JsonFormatter().format(_record("failed", exc=exc)))
     assert doc["exc_info"].startswith("Traceback (most recent call last):")
     assert doc["exc_info"].endswith("ValueError: bad value")
+
+
+@pytest.mark.parametrize("given", ["adm-err-1", None])
+async def test_an_admin_failure_logs_the_request_id_the_response_carries(given: str | None) -> None:
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("bug")
+
+    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app.router.add_get("/broken", broken)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    admin_logger = logging.getLogger("sidecar.admin")
+    admin_logger.addHandler(handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        headers = {"X-Request-ID": given} if given else {}
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.get(server.make_url("/broken"), headers=headers) as resp,
+        ):
+            assert resp.status == 500
+            answered = resp.headers["X-Request-ID"]
+    finally:
+        admin_logger.removeHandler(handler)
+        await server.close()
+    assert answered == (given or answered) and answered
+    (doc,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (doc["level"], doc["request_id"]) == ("ERROR", answered)
+    assert doc["exc_info"].endswith("RuntimeError: bug")
 
 
 async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process) -> None:
