@@ -46,7 +46,7 @@ bench: venv
 
 # Hostile bodies against every capture adapter for FUZZ_SECONDS (outside CI; CI runs ~60 examples per test).
 fuzz: venv
-	$(BIN)/python -m bench.fuzz --seconds $(or $(FUZZ_SECONDS),300)
+	$(BIN)/python -m bench.fuzz --seconds $(or $(FUZZ_SECONDS),300) --proxy 60
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache driftcar.db* driftcar-spool

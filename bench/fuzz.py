@@ -1,22 +1,27 @@
-"""A long fuzz run of every capture adapter: `python -m bench.fuzz [--seconds 300] [--batch 500]`.
+"""A long fuzz run of every capture adapter: `python -m bench.fuzz [--seconds 300] [--batch 500] [--proxy S]`.
 
 Drives the CI strategies (`tests/sidecar/capture/hostile.py`) with many more examples, adapter by adapter
 in rounds until the time is up, and prints examples per second, the mix of mutations and every failure
-(hypothesis shrinks it first). Exit status 1 when anything failed. Not part of CI: `make fuzz`.
+(hypothesis shrinks it first). `--proxy S` then sends hostile exchanges through a real proxy for S more
+seconds (exact bytes back, every request recorded, no capture failure). Exit status 1 when anything failed.
+Not part of CI: `make fuzz`.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.capture.registry import REGISTRY
-from tests.sidecar.capture.hostile import adapter_inputs, check_adapter
+from tests.sidecar.capture.hostile import Hostile, adapter_inputs, check_adapter, hostile
+from tests.sidecar.hostile_proxy import assert_all_recorded, running_harness, send_and_compare
 
 
 def run_batch(adapter: str, examples: int, tally: collections.Counter[str]) -> tuple[int, str | None]:
@@ -41,11 +46,38 @@ def run_batch(adapter: str, examples: int, tally: collections.Counter[str]) -> t
     return count, None
 
 
+def fuzz_proxy(seconds: float, batch: int) -> tuple[int, list[str]]:
+    """Hostile exchanges through a real proxy for `seconds`; (exchanges sent, failures)."""
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="driftcar-fuzz-") as tmp, running_harness(Path(tmp)) as harness:
+
+        @settings(settings.get_profile("fuzz"), max_examples=batch, database=None)
+        @given(case=hostile())
+        def fuzz(case: Hostile) -> None:
+            send_and_compare(harness, case, f"fuzz-{len(harness.sent)}")
+
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            try:
+                fuzz()
+            except Exception:  # the finding: report it, go on
+                failures.append(traceback.format_exc(limit=-6))
+                print(f"FAILURE through the proxy:\n{failures[-1]}", flush=True)
+            print(f"proxy: {len(harness.sent)} exchanges in {time.perf_counter() - start:.0f} s", flush=True)
+        try:
+            assert_all_recorded(harness)
+        except AssertionError:
+            failures.append(traceback.format_exc(limit=-3))
+            print(f"FAILURE in the records:\n{failures[-1]}", flush=True)
+        return len(harness.sent), failures
+
+
 def main() -> None:
     """Fuzz until `--seconds` have passed; print the rates and the failures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0, help="total time to fuzz (default 300)")
     parser.add_argument("--batch", type=int, default=500, help="examples per adapter per round (default 500)")
+    parser.add_argument("--proxy", type=float, default=0.0, help="then this many seconds through the proxy")
     args = parser.parse_args()
     adapters = REGISTRY.names()
     done: collections.Counter[str] = collections.Counter()
@@ -76,8 +108,15 @@ def main() -> None:
     total = sum(done.values())
     print(f"{'all':<12} {total:>9} {total / elapsed:>7.0f}   ({elapsed:.0f} s, {rounds} rounds)")
     print("mutations: " + ", ".join(f"{name} {n}" for name, n in tally.most_common()))
-    print(f"failures: {len(failures)}")
-    raise SystemExit(1 if failures else 0)
+    failed = len(failures)
+    if args.proxy > 0:
+        began = time.perf_counter()
+        sent, proxy_failures = fuzz_proxy(args.proxy, 200)
+        failed += len(proxy_failures)
+        rate = sent / (time.perf_counter() - began)
+        print(f"proxy: {sent} exchanges, {rate:.0f}/s, {len(proxy_failures)} failures")
+    print(f"failures: {failed}")
+    raise SystemExit(1 if failed else 0)
 
 
 if __name__ == "__main__":

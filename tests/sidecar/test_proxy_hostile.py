@@ -1,178 +1,40 @@
 """Hostile exchanges (tests/sidecar/capture/hostile.py) through the real proxy: the client gets exactly the
 upstream's status and bytes, capture never fails (`driftcar_capture_failures_total` stays 0, nothing dropped),
-and every request sent is recorded (each record understood or carrying its reason).
-
-The upstream answers each request with the hostile response the example drew for it (looked up by request
-id). Sidecar and upstream run on an event loop in a thread of their own for all examples of the test; each
-(synchronous) hypothesis example calls into it.
+and every request sent is recorded (each record understood or carrying its reason). The harness, an upstream
+answering each request with the hostile response drawn for it, is in `hostile_proxy.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
-import threading
-from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from hypothesis import given
 
-from sidecar.app import STORE
-from sidecar.server import Sidecar
-from sidecar.settings import Settings
-from tests.sidecar.capture.hostile import CAPTURE_LIMIT, CI, Hostile, hostile
-from tests.sidecar.scrape import scrape
-
-T = TypeVar("T")
-ANSWERS = web.AppKey("answers", dict[str, Hostile])
-_NOT_FORWARDED = frozenset({"content-length", "transfer-encoding", "connection"})
-
-
-async def _answer(request: web.Request) -> web.Response:
-    """The hostile response drawn for this request id, byte for byte (aiohttp adds only its framing)."""
-    await request.read()
-    case = request.app[ANSWERS][request.headers["X-Request-ID"]]
-    headers = [(k, v) for k, v in case.response_headers if k.lower() not in _NOT_FORWARDED]
-    resp = web.Response(status=case.status, body=case.response_body)
-    for name, value in headers:
-        resp.headers.add(name, value)
-    return resp
-
-
-def _upstream() -> web.Application:
-    app = web.Application(client_max_size=64 << 20, handler_args={"auto_decompress": False})
-    app[ANSWERS] = {}
-    app.router.add_route("*", "/{tail:.*}", _answer)
-    return app
-
-
-@dataclass
-class Harness:
-    """A hostile upstream, a sidecar in front of it, and a client, on `loop`."""
-
-    loop: asyncio.AbstractEventLoop
-    upstream: TestServer
-    sidecar: Sidecar
-    client: aiohttp.ClientSession
-    sent: list[str] = field(default_factory=list)
-
-    def run(self, coro: Awaitable[T], timeout: float = 60.0) -> T:
-        """Run a coroutine on the harness loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self.loop).result(timeout)
-
-    async def send(self, case: Hostile, request_id: str) -> tuple[int, bytes]:
-        """POST the hostile request through the proxy; (status, response bytes as received)."""
-        self.upstream.app[ANSWERS][request_id] = case
-        headers = [(k, v) for k, v in case.request_headers if k.lower() not in _NOT_FORWARDED]
-        async with self.client.request(
-            case.method,
-            f"http://127.0.0.1:{self.sidecar.port}{case.path}",
-            data=io.BytesIO(case.request_body),  # raw bytes over 1 MiB make aiohttp warn
-            headers=[*headers, ("X-Request-ID", request_id)],
-            skip_auto_headers=["Content-Type"],
-        ) as resp:
-            return resp.status, await resp.read()
-
-    async def records_by_request(self, timeout: float = 60.0) -> dict[str, list[str | None]]:
-        """Errors of the stored records by request id, polled until every request sent is there."""
-        deadline = self.loop.time() + timeout
-        while True:
-            found: dict[str, list[str | None]] = {}
-            for record in await self.sidecar.app[STORE].recent(1_000_000):
-                found.setdefault(record.request_id, []).append(record.error)
-            if set(self.sent) <= set(found) or self.loop.time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable
-
-
-async def _start(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Harness:
-    upstream = TestServer(_upstream(), host="127.0.0.1")
-    await upstream.start_server()
-    sidecar = Sidecar(
-        Settings.model_validate(
-            {
-                "upstream": str(upstream.make_url("")),
-                "host": "127.0.0.1",
-                "port": 0,
-                "admin_port": 0,
-                "database_url": f"sqlite+aiosqlite:///{tmp_path / 'hostile.db'}",
-                "capture": {
-                    "spool_dir": str(tmp_path / "spool"),
-                    "flush_interval": 0.05,
-                    "max_body_bytes": CAPTURE_LIMIT,
-                },
-                "shutdown_timeout": 5.0,
-            }
-        )
-    )
-    await sidecar.start()
-    client = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=60))
-    return Harness(loop, upstream, sidecar, client)
-
-
-async def _stop(harness: Harness) -> None:
-    await harness.client.close()
-    await harness.sidecar.stop()
-    await harness.upstream.close()
+from tests.sidecar.capture.hostile import CI, Hostile, hostile
+from tests.sidecar.hostile_proxy import Harness, assert_all_recorded, running_harness, send_and_compare
 
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    """The harness on its own loop thread, for the whole test function (all of its examples)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="hostile-loop", daemon=True)
-    thread.start()
-    try:
-        h = asyncio.run_coroutine_threadsafe(_start(loop, tmp_path), loop).result(60)
-        try:
-            yield h
-        finally:
-            h.run(_stop(h))
-            h.run(loop.shutdown_asyncgens())
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    """The harness for the whole test function (all of its examples)."""
+    with running_harness(tmp_path) as h:
+        yield h
 
 
-@pytest.mark.slow  # ~60 exchanges, each up to a few hundred KiB, through the proxy and the store
+@pytest.mark.slow  # ~80 exchanges, some of a few hundred KiB, through the proxy and the store
 def test_hostile_exchanges_pass_through_exactly_and_are_all_recorded(harness: Harness) -> None:
     @CI
     @given(case=hostile())
     def check(case: Hostile) -> None:
-        request_id = f"hostile-{len(harness.sent)}"
-        status, body = harness.run(harness.send(case, request_id))
-        assert (status, body) == (case.status, case.response_body), case.mutation
-        harness.sent.append(request_id)
+        send_and_compare(harness, case, f"hostile-{len(harness.sent)}")
 
     for depth in (250, 254, 255, 256, 1000, 1024, 1025):  # around orjson's encoder and parser limits
         body = b"[" * depth + b"NaN" + b"]" * depth
         for path in ("/predict", "/v1/models/m:predict", "/v2/models/m/infer"):
             deep = Hostile("deep", "-", "POST", path, (), body, 200, (), body, {})
-            request_id = f"deep-{depth}-{len(harness.sent)}"
-            assert harness.run(harness.send(deep, request_id)) == (200, body)
-            harness.sent.append(request_id)
+            send_and_compare(harness, deep, f"deep-{depth}-{len(harness.sent)}")
     check()
-    found = harness.run(harness.records_by_request())
-    missing = set(harness.sent) - set(found)
-    assert not missing, (
-        f"{len(missing)} of {len(harness.sent)} requests left no record: {sorted(missing)[:5]}"
-    )
-    assert set(found) == set(harness.sent)  # nothing recorded that was not sent
     assert len(harness.sent) > 21  # the deep bodies and hypothesis' examples
-    errors = [e for request_id in harness.sent for e in found[request_id] if e]
-    assert not [e for e in errors if e.startswith("capture failed")]
-    metrics = harness.run(scrape(harness.client, harness.sidecar))
-    assert {"driftcar_capture_failures", "driftcar_capture_exchanges_dropped"} <= metrics.families
-    assert metrics.value("driftcar_capture_failures_total") == 0
-    assert metrics.value("driftcar_capture_exchanges_dropped_total") == 0
+    assert_all_recorded(harness)
