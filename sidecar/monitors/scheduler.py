@@ -129,6 +129,9 @@ class MonitorScheduler:
             forgotten = await AlertStore(self._engine).forget_removed_rules(configured)
             if forgotten:
                 logger.warning("alerts: forgot %d alert(s) whose rule is no longer configured", forgotten)
+        except asyncio.CancelledError:
+            # stop() cancels a job still running at shutdown; APScheduler would log that as a failed job.
+            logger.info("retention job cancelled at shutdown")
         except Exception:
             logger.exception("retention job failed; it runs again in %gs", self._retention.every)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -141,3 +143,18 @@ async def test_housekeeping_forgets_alerts_of_removed_rules(migrated_engine: Asy
     left = {(a.monitor, a.rule) for a in await AlertStore(migrated_engine).states()}
     # The other monitor is not configured here (another replica may run it): left alone.
     assert left == {("a", "kept"), ("elsewhere", "x")}
+
+
+async def test_housekeeping_cancelled_at_shutdown_is_not_logged_as_a_failure(
+    migrated_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner = MonitorRunner(migrated_engine, replica="test")
+    scheduler = MonitorScheduler(
+        migrated_engine, runner, [_monitor("tick", every=60)], ReportsSettings(), RetentionSettings()
+    )
+    caplog.set_level(logging.INFO, logger="sidecar.monitors.scheduler")
+    job = asyncio.create_task(scheduler.housekeeping())
+    await asyncio.sleep(0)  # the job is now waiting on its first query, as at a shutdown
+    job.cancel()
+    await asyncio.wait_for(job, timeout=10)  # ends by itself: the cancellation is handled, not raised
+    assert [r.getMessage() for r in caplog.records] == ["retention job cancelled at shutdown"]
