@@ -108,6 +108,8 @@ async def _start(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Harness:
                     "flush_interval": 0.05,
                     "max_body_bytes": CAPTURE_LIMIT,
                 },
+                # Redaction runs on whatever the adapters made of the hostile bodies, too.
+                "routes": [{"path": "*", "redact": ["feature1", "f0", "x_0", "sepal_length"]}],
                 "shutdown_timeout": 5.0,
             }
         )
