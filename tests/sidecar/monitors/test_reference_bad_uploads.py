@@ -4,12 +4,14 @@ the line/column at fault, and the monitor's references unchanged (the version up
 from __future__ import annotations
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.sidecar.conftest import SidecarFactory, admin_url
 from tests.storage.bad_references import BAD_FILES, GOOD
 
 
+@pytest.mark.slow  # one sidecar with a monitor for all files: its report worker pre-imports Evidently
 async def test_bad_uploads_are_400_and_leave_the_references_unchanged(
     make_sidecar: SidecarFactory, upstream: TestServer
 ) -> None:
