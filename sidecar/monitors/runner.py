@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import multiprocessing.process
 import os
 import socket
 import time
@@ -85,8 +86,19 @@ class ReportPool:
     def close(self) -> None:
         """Stop the workers (a report still computing is abandoned)."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        # A worker still importing Evidently (seconds on a busy machine) or computing an abandoned report
+        # would hold shutdown until it finished: the runs were already stopped, so the workers are ended.
+        # ProcessPoolExecutor has no public way to end its workers before Python 3.14.
+        processes: dict[int, multiprocessing.process.BaseProcess] = getattr(pool, "_processes", None) or {}
+        workers = list(processes.values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
 
 
 class MonitorRunner:
