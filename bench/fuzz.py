@@ -65,7 +65,7 @@ def fuzz_proxy(seconds: float, batch: int) -> tuple[int, list[str]]:
                 print(f"FAILURE through the proxy:\n{failures[-1]}", flush=True)
             print(f"proxy: {len(harness.sent)} exchanges in {time.perf_counter() - start:.0f} s", flush=True)
         try:
-            assert_all_recorded(harness)
+            assert_all_recorded(harness, timeout=600.0)
         except AssertionError:
             failures.append(traceback.format_exc(limit=-3))
             print(f"FAILURE in the records:\n{failures[-1]}", flush=True)
