@@ -20,7 +20,7 @@ demo: venv
 	$(BIN)/driftcar demo
 
 check: venv
-	$(BIN)/ruff check sidecar detectors storage alerts tests bench
+	$(BIN)/ruff check sidecar detectors storage alerts tests bench scripts
 	$(BIN)/mypy
 
 pytest: venv
@@ -43,6 +43,7 @@ bench: venv
 	$(BIN)/python -m bench.fairness
 	$(BIN)/python -m bench.window
 	$(BIN)/python -m bench.report
+	$(BIN)/python -m bench.soak --seconds 60
 
 # Hostile bodies against every capture adapter for FUZZ_SECONDS (outside CI; CI runs ~60 examples per test).
 fuzz: venv

@@ -1,0 +1,1 @@
+"""Project scripts: the dependency audit and the configuration reference generator."""
