@@ -2,32 +2,25 @@
 and capture stores a record for every request (it never crashes on what it cannot understand).
 
 One sidecar and one echo upstream serve every example of a test. They run on an event loop in a thread of
-their own; each (synchronous) example calls into it with `asyncio.run_coroutine_threadsafe`.
+their own (`proxy_harness.py`); each (synchronous) example calls into it with `ProxyHarness.run`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
-import threading
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidecar.app import STORE
-from sidecar.server import Sidecar
-from sidecar.settings import Settings
+from tests.sidecar.proxy_harness import ProxyHarness, running_proxy
 from tests.sidecar.upstream import create_upstream
 
-T = TypeVar("T")
 CAPTURE_LIMIT = 4096
 """Small, so that generated bodies land on both sides of it (buffered and captured vs. streamed, too large)."""
 
@@ -61,42 +54,15 @@ CONTENT_TYPES = [
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).map(str.strip)
 
 
-@dataclass
-class Harness:
-    """An echo upstream, a sidecar in front of it (upstream path `/echo`), and a client, on `loop`."""
-
-    loop: asyncio.AbstractEventLoop
-    upstream: TestServer
-    sidecar: Sidecar
-    client: aiohttp.ClientSession
-
-    def run(self, coro: Awaitable[T], timeout: float = 30.0) -> T:
-        """Run a coroutine on the harness loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self.loop).result(timeout)
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str], chunked: bool) -> tuple[int, bytes]:
-        """POST through the proxy; (status, response bytes as received)."""
-        data: bytes | AsyncIterator[bytes] = _pieces(body) if chunked else body
-        async with self.client.post(
-            f"http://127.0.0.1:{self.sidecar.port}{path}",
-            data=data,
-            headers=headers,
-            skip_auto_headers=["Content-Type"],
-        ) as resp:
-            return resp.status, await resp.read()
-
-    async def stored_request_ids(self, wanted: set[str], timeout: float = 20.0) -> set[str]:
-        """Request ids in the store, polled until all of `wanted` are there (or `timeout`)."""
-        deadline = self.loop.time() + timeout
-        while True:
-            found = {r.request_id for r in await self.sidecar.app[STORE].recent(1_000_000)}
-            if wanted <= found or self.loop.time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+async def _post(
+    harness: ProxyHarness, path: str, body: bytes, headers: dict[str, str], chunked: bool
+) -> tuple[int, bytes]:
+    """POST through the proxy; (status, response bytes as received)."""
+    data: bytes | AsyncIterator[bytes] = _pieces(body) if chunked else body
+    async with harness.client.post(
+        harness.url(path), data=data, headers=headers, skip_auto_headers=["Content-Type"]
+    ) as resp:
+        return resp.status, await resp.read()
 
 
 async def _pieces(body: bytes) -> AsyncIterator[bytes]:
@@ -104,54 +70,12 @@ async def _pieces(body: bytes) -> AsyncIterator[bytes]:
         yield body[i : i + 1000]
 
 
-async def _start(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Harness:
-    upstream = TestServer(create_upstream(), host="127.0.0.1")
-    await upstream.start_server()
-    sidecar = Sidecar(
-        Settings.model_validate(
-            {
-                "upstream": str(upstream.make_url("/echo")),
-                "host": "127.0.0.1",
-                "port": 0,
-                "admin_port": 0,
-                "database_url": f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}",
-                "capture": {
-                    "spool_dir": str(tmp_path / "spool"),
-                    "flush_interval": 0.05,
-                    "max_body_bytes": CAPTURE_LIMIT,
-                },
-                "shutdown_timeout": 5.0,
-            }
-        )
-    )
-    await sidecar.start()
-    client = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=20))
-    return Harness(loop, upstream, sidecar, client)
-
-
-async def _stop(harness: Harness) -> None:
-    await harness.client.close()
-    await harness.sidecar.stop()
-    await harness.upstream.close()
-
-
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    """The harness on its own loop thread, for the whole test function (all of its examples)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fuzz-loop", daemon=True)
-    thread.start()
-    try:
-        h = asyncio.run_coroutine_threadsafe(_start(loop, tmp_path), loop).result(30)
-        try:
-            yield h
-        finally:
-            h.run(_stop(h))
-            h.run(loop.shutdown_asyncgens())
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+def harness(tmp_path: Path) -> Iterator[ProxyHarness]:
+    """An echo upstream and a sidecar in front of it (upstream path `/echo`), for the whole test function
+    (all of its examples)."""
+    with running_proxy(tmp_path, create_upstream(), capture_limit=CAPTURE_LIMIT, upstream_path="/echo") as h:
+        yield h
 
 
 # --- bodies ----------------------------------------------------------------------------------------------------
@@ -258,8 +182,8 @@ def _cases(draw: st.DrawFn) -> Case:
     return Case(draw(st.sampled_from(PATHS)), body, headers, draw(st.booleans()))
 
 
-def test_any_request_round_trips_byte_exact_and_is_recorded(harness: Harness) -> None:
-    sent: list[str] = []
+def test_any_request_round_trips_byte_exact_and_is_recorded(harness: ProxyHarness) -> None:
+    sent = harness.sent
 
     @settings(
         max_examples=100,
@@ -270,12 +194,12 @@ def test_any_request_round_trips_byte_exact_and_is_recorded(harness: Harness) ->
     def check(case: Case) -> None:
         request_id = f"fuzz-{len(sent)}"
         status, body = harness.run(
-            harness.post(case.path, case.body, {**case.headers, "X-Request-ID": request_id}, case.chunked)
+            _post(harness, case.path, case.body, {**case.headers, "X-Request-ID": request_id}, case.chunked)
         )
         assert (status, body) == (200, case.body)
         sent.append(request_id)
 
     check()
-    stored = harness.run(harness.stored_request_ids(set(sent)))
+    stored, _ = harness.run(harness.stored())
     missing = set(sent) - stored
     assert not missing, f"{len(missing)} of {len(sent)} requests left no record, e.g. {sorted(missing)[:5]}"
