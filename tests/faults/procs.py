@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from sidecar.server import free_port
+from tests.processes import DRIFTCAR, wait_http
 from tests.sidecar.scrape import Scrape
 
 ROOT = Path(__file__).resolve().parents[2]
-DRIFTCAR = [sys.executable, "-m", "sidecar.cli"]
 # Counters as exposed (a CounterMetricFamily gets `_total`) and the in-memory gauges.
 ACCEPTED = "driftcar_records_accepted_total"
 WRITTEN = "driftcar_records_written_total"
@@ -34,21 +34,6 @@ EXCHANGES_DROPPED = "driftcar_capture_exchanges_dropped_total"
 CAPTURE_QUEUE = "driftcar_capture_queue_exchanges"
 WRITER_QUEUE = "driftcar_writer_queue_records"
 SPOOL_BYTES = "driftcar_spool_bytes"
-
-
-async def _wait_http(url: str, proc: asyncio.subprocess.Process, timeout: float) -> None:
-    """Poll `url` until it answers 200; fail if the process exits or `timeout` passes."""
-    async with aiohttp.ClientSession() as http, asyncio.timeout(timeout):
-        while True:
-            if proc.returncode is not None:
-                raise AssertionError(f"{url}: the process exited early with {proc.returncode}")
-            try:
-                async with http.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
 
 
 async def _stop(proc: asyncio.subprocess.Process, sig: int, timeout: float) -> int:
@@ -76,7 +61,7 @@ class Upstream:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.faults.upstream_app", str(self.port), cwd=ROOT
         )
-        await _wait_http(f"{self.url}/seen", self.proc, timeout=30)
+        await wait_http(f"{self.url}/seen", self.proc, timeout=30)
 
     async def seen(self) -> list[str]:
         """Request ids `/predict` received since the process started."""
@@ -144,7 +129,7 @@ class Driftcar:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTCAR_")}
         with self.stderr_path.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(*args, stderr=err, cwd=ROOT, env=env)
-        await _wait_http(f"{self.admin}/healthz", self.proc, timeout=60)
+        await wait_http(f"{self.admin}/healthz", self.proc, timeout=60)
 
     def log(self) -> str:
         """What the last process wrote to stderr."""

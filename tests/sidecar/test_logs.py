@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,8 +20,7 @@ from aiohttp.test_utils import TestServer
 from sidecar.admin import error_middleware, request_id_middleware
 from sidecar.logs import REQUEST_ID, JsonFormatter
 from sidecar.server import free_port
-
-DRIFTCAR = [sys.executable, "-m", "sidecar.cli"]
+from tests.processes import DRIFTCAR, wait_http
 
 
 def _record(message: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
@@ -90,19 +88,6 @@ async def test_an_admin_failure_logs_the_request_id_the_response_carries(given: 
     assert doc["exc_info"].endswith("RuntimeError: bug")
 
 
-async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            assert proc.returncode is None, f"driftcar exited early with {proc.returncode}"
-            try:
-                async with http.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-
-
 @pytest.mark.parametrize("how", ["option", "environment"])
 async def test_serve_logs_json_lines_with_the_failed_requests_id(how: str, tmp_path: Path) -> None:
     port, admin_port = free_port(), free_port()
@@ -138,7 +123,7 @@ async def test_serve_logs_json_lines_with_the_failed_requests_id(how: str, tmp_p
     stderr = asyncio.create_task(proc.stderr.read())
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-            await _wait_healthy(http, f"http://127.0.0.1:{admin_port}/healthz", proc)
+            await wait_http(f"http://127.0.0.1:{admin_port}/healthz", proc)
             headers = {"X-Request-ID": "json-log-1"}
             async with http.post(f"http://127.0.0.1:{port}/predict", json={"x": 1}, headers=headers) as resp:
                 assert resp.status == 502

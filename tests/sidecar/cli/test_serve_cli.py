@@ -6,31 +6,13 @@ import asyncio
 import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from sidecar.server import free_port
-
-DRIFTCAR = [sys.executable, "-m", "sidecar.cli"]
-
-
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while asyncio.get_running_loop().time() < deadline:
-            if proc.returncode is not None:
-                raise AssertionError(f"driftcar exited early with {proc.returncode}")
-            try:
-                async with http.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("driftcar did not become ready")
+from tests.processes import DRIFTCAR, wait_http
 
 
 async def test_unknown_config_key_is_rejected_before_starting(tmp_path: Path) -> None:
@@ -69,7 +51,7 @@ async def test_sigterm_under_load_completes_requests_and_stores_every_record(
     ok = 0
     refused = 0
     try:
-        await _wait_ready(f"http://127.0.0.1:{admin}/healthz", proc)
+        await wait_http(f"http://127.0.0.1:{admin}/healthz", proc)
         stop_sending = asyncio.Event()
 
         async def client(http: aiohttp.ClientSession, n: int) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import signal
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,9 +27,8 @@ from storage.records import Record
 from storage.references import ReferenceStore
 from storage.runs import RunStore
 from storage.store import RecordStore
-from tests.sidecar.cli.test_serve_cli import _wait_ready
+from tests.processes import DRIFTCAR, wait_http
 
-DRIFTCAR = [sys.executable, "-m", "sidecar.cli"]
 MONITOR = "replicated"
 CLAIMED = re.compile(
     r"monitor replicated: run (?P<run>\d+) \(schedule\) claimed window \[(?P<start>[\d.]+), (?P<end>[\d.]+)\)"
@@ -146,7 +144,7 @@ async def test_two_replicas_run_each_scheduled_window_once(
     readers = [asyncio.create_task(collect(name, proc)) for name, proc, _ in procs]
     try:
         for _, proc, admin in procs:
-            await _wait_ready(f"http://127.0.0.1:{admin}/healthz", proc, timeout=60)
+            await wait_http(f"http://127.0.0.1:{admin}/healthz", proc)
         # Until two windows were fought over: one replica claimed each, the other was turned away.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(_contested(lines)) < 2:
