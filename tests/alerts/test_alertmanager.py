@@ -9,10 +9,8 @@ Windows: A shifted (fires), B steady (resolves), C shifted (fires again, under a
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,11 +24,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from alerts.payload import AlertEvent, alertmanager_webhook_body
-from sidecar.server import Sidecar, free_port
+from sidecar.server import Sidecar
 from tests.alerts.windows import T0, N, fill_three_windows, sidecar_config
 from tests.sidecar.conftest import SidecarFactory, admin_url
+from tests.sidecar.prom import binary, eventually, serving
 
-BINARIES = ("prometheus-alertmanager", "alertmanager")
 NOTIFICATIONS = web.AppKey("notifications", list[dict[str, Any]])
 RULE_LABELS = {
     "alertname": "driftcar_x0-drift",
@@ -57,17 +55,6 @@ class Alertmanager:
         return self.receiver.app[NOTIFICATIONS]
 
 
-def _binary() -> str:
-    for name in BINARIES:
-        found = shutil.which(name)
-        if found:
-            return found
-    message = "prometheus-alertmanager is not installed (scripts/ensure-services.sh installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _receiver() -> web.Application:
     app = web.Application()
     app[NOTIFICATIONS] = []
@@ -80,21 +67,10 @@ def _receiver() -> web.Application:
     return app
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    """Poll `check()` until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 @pytest.fixture
 async def alertmanager(tmp_path: Path) -> AsyncIterator[Alertmanager]:
     """Alertmanager on 127.0.0.1 without clustering, routing everything at once to the local receiver."""
-    binary = _binary()
+    executable = binary("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")
     receiver = TestServer(_receiver(), host="127.0.0.1")
     await receiver.start_server()
     config = {
@@ -113,43 +89,16 @@ async def alertmanager(tmp_path: Path) -> AsyncIterator[Alertmanager]:
         ],
     }
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = (tmp_path / "alertmanager.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        f"--config.file={tmp_path / 'alertmanager.yml'}",
-        f"--storage.path={tmp_path / 'am-data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as http:
-
-            async def ready() -> bool:
-                if process.returncode is not None:
-                    raise AssertionError(
-                        f"alertmanager exited: {(tmp_path / 'alertmanager.log').read_text()}"
-                    )
-                try:
-                    async with http.get(f"{url}/-/ready", timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(ready, 30.0, "alertmanager to be ready")
-        yield Alertmanager(url, receiver)
+        async with serving(
+            executable,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'am-data'}",
+            "--cluster.listen-address=",
+            log=tmp_path / "alertmanager.log",
+        ) as url:
+            yield Alertmanager(url, receiver)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        log.close()
         await receiver.close()
 
 

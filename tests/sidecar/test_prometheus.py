@@ -9,9 +9,8 @@ tests fail under CI (env `CI` set) and are skipped elsewhere.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sidecar.server import Sidecar, free_port
+from sidecar.server import Sidecar
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.records import Record
@@ -33,7 +32,7 @@ from storage.references import ReferenceStore
 from storage.store import RecordStore
 from tests.alerts.windows import sidecar_config
 from tests.sidecar.conftest import SidecarFactory, admin_url, proxy_url
-from tests.sidecar.prom import DOCS, binary, promtool
+from tests.sidecar.prom import DOCS, binary, eventually, promtool, serving
 
 T0 = 1_790_000_000.0
 N = 300
@@ -41,17 +40,6 @@ REQUESTS = 20
 MODEL = "scorer"
 DELIVERED = web.AppKey("delivered", list[bytes])
 SECRET_ENV = "TEST_PROMETHEUS_HOOK_SECRET"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    """Poll `check()` until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        await asyncio.sleep(0.25)
 
 
 @dataclass
@@ -87,8 +75,10 @@ class Prometheus:
 async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[Sidecar], Awaitable[Prometheus]]]:
     """Start Prometheus on a free 127.0.0.1 port, scraping a sidecar's admin port every second."""
     executable = binary("prometheus")
-    processes: list[asyncio.subprocess.Process] = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        contextlib.AsyncExitStack() as running,
+    ):
 
         async def start(sidecar: Sidecar) -> Prometheus:
             config = {
@@ -101,40 +91,18 @@ async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[Sidecar], 
                 ],
             }
             (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-            port = free_port()
             log = tmp_path / "prometheus.log"
-            with log.open("wb") as out:
-                process = await asyncio.create_subprocess_exec(
+            url = await running.enter_async_context(
+                serving(
                     executable,
                     f"--config.file={tmp_path / 'prometheus.yml'}",
                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    stdout=out,
-                    stderr=out,
+                    log=log,
                 )
-            processes.append(process)
-            prometheus = Prometheus(f"http://127.0.0.1:{port}", http, log)
-
-            async def ready() -> bool:
-                assert process.returncode is None, f"prometheus exited: {log.read_text()}"
-                try:
-                    async with http.get(f"{prometheus.url}/-/ready") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(ready, 60.0, "prometheus to be ready")
-            return prometheus
+            )
+            return Prometheus(url, http, log)
 
         yield start
-        for process in processes:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 15)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
 
 
 async def fill_window(tmp_path: Path) -> str:
