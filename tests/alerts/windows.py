@@ -9,11 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storage.engine import create_engine
-from storage.migrate import upgrade
 from storage.records import Record
-from storage.references import ReferenceStore
-from storage.store import RecordStore
+from tests.storage.helpers import fill_sqlite, predict_records
 
 T0 = 1_790_000_000.0
 N = 200
@@ -22,39 +19,21 @@ N = 200
 def records(start: float, shift: float) -> list[Record]:
     """N records of model m v7 from `start`, one a second, with `x0` moved by `shift` (seeded by `start`)."""
     rng = np.random.default_rng(int(start) % 997)
-    return [
-        Record(
-            ts=start + i,
-            request_id=f"q{int(start)}-{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="7",
-            features={"x0": float(rng.normal(shift)), "x1": float(rng.normal())},
-            prediction=int(rng.integers(0, 2)),
-        )
-        for i in range(N)
+    rows = [
+        ({"x0": float(rng.normal(shift)), "x1": float(rng.normal())}, int(rng.integers(0, 2)))
+        for _ in range(N)
     ]
+    return predict_records(start, rows, id_prefix=f"q{int(start)}-", model_version="7")
 
 
 async def fill_three_windows(tmp_path: Path) -> str:
     """A SQLite database with windows A (shifted), B (steady), C (shifted) and a reference; its URL."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        await RecordStore(engine).insert(records(T0, 2.0) + records(T0 + N, 0.0) + records(T0 + 2 * N, 2.0))
-        rng = np.random.default_rng(1)
-        reference = pd.DataFrame(
-            {"x0": rng.normal(size=N), "x1": rng.normal(size=N), "prediction": rng.integers(0, 2, N)}
-        )
-        await ReferenceStore(engine).put_reference("m", reference)
-    finally:
-        await engine.dispose()
-    return url
+    windows = records(T0, 2.0) + records(T0 + N, 0.0) + records(T0 + 2 * N, 2.0)
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame(
+        {"x0": rng.normal(size=N), "x1": rng.normal(size=N), "prediction": rng.integers(0, 2, N)}
+    )
+    return await fill_sqlite(tmp_path / "alerts.db", windows, {"m": reference})
 
 
 def sidecar_config(database_url: str, webhook: dict[str, Any], max_backoff: float) -> dict[str, Any]:

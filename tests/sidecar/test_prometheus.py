@@ -25,14 +25,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from sidecar.server import Sidecar
-from storage.engine import create_engine
-from storage.migrate import upgrade
-from storage.records import Record
-from storage.references import ReferenceStore
-from storage.store import RecordStore
 from tests.alerts.windows import sidecar_config
 from tests.sidecar.conftest import SidecarFactory, admin_url, proxy_url
 from tests.sidecar.prom import DOCS, binary, eventually, promtool, serving
+from tests.storage.helpers import fill_sqlite, predict_records
 
 T0 = 1_790_000_000.0
 N = 300
@@ -108,26 +104,14 @@ async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[Sidecar], 
 async def fill_window(tmp_path: Path) -> str:
     """A SQLite database with N records of model m from T0 (x0 shifted; women approved half as often) and a
     reference without either; its URL."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'window.db'}"
     rng = np.random.default_rng(5)
     sex = rng.choice(["female", "male"], N)
     approved = np.where(sex == "female", rng.random(N) < 0.3, rng.random(N) < 0.6).astype(int)
-    records = [
-        Record(
-            ts=T0 + i,
-            request_id=f"w-{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="7",
-            features={"x0": float(rng.normal(2.0)), "x1": float(rng.normal()), "sex": str(sex[i])},
-            prediction=int(approved[i]),
-        )
+    rows = [
+        ({"x0": float(rng.normal(2.0)), "x1": float(rng.normal()), "sex": str(sex[i])}, int(approved[i]))
         for i in range(N)
     ]
+    records = predict_records(T0, rows, id_prefix="w-", model_version="7")
     reference = pd.DataFrame(
         {
             "x0": rng.normal(size=N),
@@ -136,14 +120,7 @@ async def fill_window(tmp_path: Path) -> str:
             "prediction": (rng.random(N) < 0.5).astype(int),
         }
     )
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        await RecordStore(engine).insert(records)
-        await ReferenceStore(engine).put_reference("m", reference)
-    finally:
-        await engine.dispose()
-    return url
+    return await fill_sqlite(tmp_path / "window.db", records, {"m": reference})
 
 
 @pytest.fixture

@@ -1,20 +1,26 @@
-"""Storage test helpers: a record factory, real outages of both backends, a fault-injecting store wrapper."""
+"""Storage test helpers: record factories, a filled SQLite database, real outages of both backends, a fault-injecting store wrapper."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import asyncpg
+import pandas as pd
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.codec import Row
+from storage.engine import create_engine
 from storage.errors import StoreUnavailable
+from storage.migrate import upgrade
 from storage.records import Record
+from storage.references import ReferenceStore
 from storage.store import RecordStore
 from tests.conftest import pg_base_url
 
@@ -39,6 +45,43 @@ def make_records(n: int, *, start: int = 0, model: str = "iris", features: int =
         )
         for i in range(n)
     ]
+
+
+def predict_records(
+    start: float, rows: Iterable[tuple[dict[str, Any], Any]], *, id_prefix: str, model_version: str = "1"
+) -> list[Record]:
+    """Records of model `m` on the generic `/predict` route, one a second from `start`, one per (features,
+    prediction) row; request ids `{id_prefix}0`, `{id_prefix}1`, ..."""
+    return [
+        Record(
+            ts=start + i,
+            request_id=f"{id_prefix}{i}",
+            row=0,
+            route="/predict",
+            protocol="generic",
+            status=200,
+            latency_ms=1.0,
+            model="m",
+            model_version=model_version,
+            features=features,
+            prediction=prediction,
+        )
+        for i, (features, prediction) in enumerate(rows)
+    ]
+
+
+async def fill_sqlite(path: Path, records: Sequence[Record], references: Mapping[str, pd.DataFrame]) -> str:
+    """A migrated SQLite database at `path` holding `records` and a reference per monitor; its URL."""
+    url = f"sqlite+aiosqlite:///{path}"
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        await RecordStore(engine).insert(records)
+        for monitor, reference in references.items():
+            await ReferenceStore(engine).put_reference(monitor, reference)
+    finally:
+        await engine.dispose()
+    return url
 
 
 async def wait_until(predicate: Callable[[], bool], within: float = 15.0) -> None:

@@ -19,6 +19,7 @@ from storage.engine import create_engine
 from storage.records import Record
 from storage.store import RecordStore
 from tests.sidecar.conftest import SidecarFactory, admin_url
+from tests.storage.helpers import predict_records
 
 T0 = 1_790_000_000.0
 N = 200
@@ -27,22 +28,11 @@ TOKEN = "s3cret-token"
 
 def _records(n: int, start: float, shift: float) -> list[Record]:
     rng = np.random.default_rng(int(start) % 1000)
-    return [
-        Record(
-            ts=start + i,
-            request_id=f"q{int(start)}-{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="1",
-            features={"x0": float(rng.normal(shift)), "x1": float(rng.normal())},
-            prediction=int(rng.integers(0, 2)),
-        )
-        for i in range(n)
+    rows = [
+        ({"x0": float(rng.normal(shift)), "x1": float(rng.normal())}, int(rng.integers(0, 2)))
+        for _ in range(n)
     ]
+    return predict_records(start, rows, id_prefix=f"q{int(start)}-")
 
 
 def _reference(n: int = N) -> pd.DataFrame:

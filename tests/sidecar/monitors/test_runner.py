@@ -17,6 +17,7 @@ from sidecar.reports.summary import ReportSummary
 from storage.feedback import FeedbackStore
 from storage.records import Record
 from storage.store import RecordStore
+from tests.storage.helpers import predict_records
 
 T0 = 1_790_000_000.0
 N = 300
@@ -27,26 +28,18 @@ def _records(
 ) -> list[Record]:
     """One record per second from `start_ts`; `shift` moves `x0` and makes `c` mostly `b`."""
     rng = np.random.default_rng(seed)
-    return [
-        Record(
-            ts=start_ts + i,
-            request_id=f"{prefix}{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="1",
-            features={
+    rows = [
+        (
+            {
                 "x0": float(rng.normal(shift * 2)),
                 "x1": float(rng.normal()),
                 "c": "b" if shift and i % 4 else str(rng.choice(["a", "b"])),
             },
-            prediction=int(rng.integers(0, 2)),
+            int(rng.integers(0, 2)),
         )
         for i in range(n)
     ]
+    return predict_records(start_ts, rows, id_prefix=prefix)
 
 
 def _monitor(**overrides: Any) -> MonitorConfig:
