@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.config import AlertsSettings, WebhookConfig
 from alerts.payload import AlertEvent, alertmanager_api_body, alertmanager_webhook_body, driftcar_body
 from alerts.signing import IDEMPOTENCY_HEADER, SecretError, read_secret, sign
+from sidecar.tasks import cancel_and_wait
 from storage.codec import clean_text
 from storage.errors import StorageError, translated
 from storage.schema import alert_deliveries, alert_outbox
@@ -122,11 +123,8 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop the loop; a delivery in flight is abandoned and retried later (by id, so never twice)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         delivery = self._settings.delivery

@@ -10,7 +10,6 @@ action's outcome otherwise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -37,6 +36,7 @@ from alerts.signing import (
     verify,
 )
 from sidecar.errors import ConfigError, DriftcarError
+from sidecar.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        purge.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purge
+        await cancel_and_wait(purge)
         await store.close()
 
 

@@ -9,7 +9,6 @@ attribute; 413 past `ingest.max_event_bytes`; 503 when the pairing buffer is ful
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -26,6 +25,7 @@ from sidecar.ingest.errors import IngestBusy
 from sidecar.ingest.exchange import to_exchange
 from sidecar.ingest.metrics import INGEST_METRICS, IngestMetrics
 from sidecar.ingest.pairing import NO_RESPONSE, Outcome, Pair, PairingBuffer
+from sidecar.tasks import cancel_and_wait
 from storage.stats import RateLimit
 
 logger = logging.getLogger(__name__)
@@ -88,10 +88,7 @@ class KServeIngest:
 
     async def close(self) -> None:
         """Stop the task and submit every waiting event alone (capture closes after this)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for pair in self._buffer.drain():
             self._submit(pair)
 

@@ -26,6 +26,7 @@ from sidecar.monitors.config import MonitorConfig
 from sidecar.monitors.gauges import MonitorGauges, Omitted, summary_gauges
 from sidecar.reports.codec import DecodeError, decode
 from sidecar.reports.summary import ReportSummary
+from sidecar.tasks import cancel_and_wait
 from sidecar.timeparse import parse_duration
 from storage.errors import StorageError
 from storage.run_stats import last_finished
@@ -97,11 +98,8 @@ class MonitorMetrics(Collector):
 
     async def stop(self) -> None:
         """Stop refreshing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -1,0 +1,17 @@
+"""Background tasks owned by one object (a refresh loop, a dispatcher, an expiry timer): stopping one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel `task` (if any) and wait until it has ended; its cancellation is swallowed, any other error
+    it ended with is raised."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
