@@ -48,13 +48,18 @@ def make_records(n: int, *, start: int = 0, model: str = "iris", features: int =
 
 
 def predict_records(
-    start: float, rows: Iterable[tuple[dict[str, Any], Any]], *, id_prefix: str, model_version: str = "1"
+    start: float,
+    rows: Iterable[tuple[dict[str, Any], Any]],
+    *,
+    id_prefix: str,
+    model_version: str = "1",
+    every: float = 1,
 ) -> list[Record]:
-    """Records of model `m` on the generic `/predict` route, one a second from `start`, one per (features,
-    prediction) row; request ids `{id_prefix}0`, `{id_prefix}1`, ..."""
+    """Records of model `m` on the generic `/predict` route, one every `every` seconds from `start`, one per
+    (features, prediction) row; request ids `{id_prefix}0`, `{id_prefix}1`, ..."""
     return [
         Record(
-            ts=start + i,
+            ts=start + i * every,
             request_id=f"{id_prefix}{i}",
             row=0,
             route="/predict",

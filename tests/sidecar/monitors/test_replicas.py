@@ -28,6 +28,7 @@ from storage.references import ReferenceStore
 from storage.runs import RunStore
 from storage.store import RecordStore
 from tests.processes import DRIFTCAR, wait_http
+from tests.storage.helpers import predict_records
 
 MONITOR = "replicated"
 CLAIMED = re.compile(
@@ -39,26 +40,14 @@ LOST = re.compile(r"monitor replicated: window \[(?P<start>[\d.]+), (?P<end>[\d.
 
 def _records(n: int, now: float) -> list[Record]:
     rng = np.random.default_rng(3)
-    return [
-        Record(
-            ts=now - 600 + i * (590 / n),
-            request_id=f"r{i}",
-            row=0,
-            route="/predict",
-            protocol="generic",
-            status=200,
-            latency_ms=1.0,
-            model="m",
-            model_version="1",
-            features={
-                "x0": float(rng.normal()),
-                "x1": float(rng.normal(0.5)),
-                "c": str(rng.choice(["a", "b"])),
-            },
-            prediction=int(rng.integers(0, 2)),
+    rows = [
+        (
+            {"x0": float(rng.normal()), "x1": float(rng.normal(0.5)), "c": str(rng.choice(["a", "b"]))},
+            int(rng.integers(0, 2)),
         )
-        for i in range(n)
+        for _ in range(n)
     ]
+    return predict_records(now - 600, rows, id_prefix="r", every=590 / n)
 
 
 async def _fill(url: str) -> None:
