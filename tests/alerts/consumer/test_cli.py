@@ -16,8 +16,8 @@ import yaml
 from sidecar.server import free_port
 from tests.alerts.consumer.conftest import consumer_config
 from tests.alerts.consumer.helpers import SECRET, SECRET_ENV, Consumer, make_event, one_rule
+from tests.processes import DRIFTCAR, wait_http
 
-DRIFTCAR = [sys.executable, "-m", "sidecar.cli"]
 APPEND = "import sys; open(sys.argv[1], 'a').write(sys.stdin.read() + '\\n')"
 
 
@@ -83,15 +83,8 @@ async def _serve(config: Path, port: int) -> asyncio.subprocess.Process:
         str(port),
         env={**os.environ, SECRET_ENV: SECRET},
     )
-    async with aiohttp.ClientSession() as http, asyncio.timeout(30):
-        while True:
-            assert proc.returncode is None, "driftcar consume exited early"
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
+    await wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=30)
+    return proc
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> int:
