@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from detectors.column_types import COLUMN_TYPES as COLUMN_TYPES
+from detectors.column_types import ColumnType as ColumnType
 from detectors.errors import ColumnError
-
-ColumnType = Literal["numeric", "categorical", "binary", "text", "id"]
-COLUMN_TYPES: tuple[ColumnType, ...] = ("numeric", "categorical", "binary", "text", "id")
 
 # A string column whose values are mostly distinct and long is free text, not a category.
 _TEXT_MIN_MEAN_LENGTH = 20

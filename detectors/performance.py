@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
 
 from detectors.errors import ColumnError, InsufficientDataError
 from detectors.fairness.encode import canonical, float_array
-from detectors.fairness.options import Favorable
+from detectors.performance_options import Average as Average
+from detectors.performance_options import ClassificationOptions as ClassificationOptions
 
-Average = Literal["macro", "weighted", "micro"]
 Values: TypeAlias = pd.Series | np.ndarray
 _PROBABILITY_TOLERANCE = 1e-6
-
-
-class ClassificationOptions(BaseModel):
-    """How to read labels: which class is positive (binary) and how to average over classes (multiclass)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    positive: Favorable | None = None
-    """The positive class; None means binary when the classes are 0/1 (or False/True), else multiclass."""
-
-    average: Average = "macro"
-    """Multiclass average: macro (plain mean over the classes where the metric is defined), weighted (by
-    support) or micro (pooled counts, equal to accuracy for single-label data); ROC AUC has no micro."""
 
 
 @dataclass(frozen=True, slots=True)

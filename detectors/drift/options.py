@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from detectors.columns import ColumnType
+from detectors.column_types import ColumnType
 
 MethodName = Literal[
     "ks",

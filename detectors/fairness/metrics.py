@@ -6,25 +6,10 @@ import math
 from dataclasses import dataclass, replace
 
 from detectors.fairness.groups import OVERFLOW, GroupStats
+from detectors.fairness.names import DISPARITIES, REGRESSION_DISPARITIES
 from detectors.fairness.options import Task
 
 FOUR_FIFTHS = 0.8
-DISPARITIES = (
-    "demographic_parity_difference",
-    "demographic_parity_ratio",
-    "equal_opportunity_difference",
-    "equalized_odds_difference",
-    "predictive_parity_difference",
-    "accuracy_difference",
-    "mean_prediction_difference",
-    "mean_absolute_error_difference",
-)
-_REGRESSION_DISPARITIES = frozenset({"mean_prediction_difference", "mean_absolute_error_difference"})
-
-
-def disparity_names(task: Task) -> tuple[str, ...]:
-    """The between-group metrics computed for a task, in the order of `DISPARITIES`."""
-    return tuple(name for name in DISPARITIES if (name in _REGRESSION_DISPARITIES) == (task == "regression"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +94,7 @@ def worst_case(name: str, *parts: Disparity) -> Disparity:
 
 def _not_applicable(name: str, task: Task, has_labels: bool) -> str | None:
     """Why a disparity cannot be computed for this task / input at all, or None when it can."""
-    if (name in _REGRESSION_DISPARITIES) != (task == "regression"):
+    if (name in REGRESSION_DISPARITIES) != (task == "regression"):
         return f"not computed for a {task} task"
     if name not in {
         "demographic_parity_difference",
