@@ -48,7 +48,7 @@ from bench.proxy import BODY, UPSTREAM_CODE, children, cpu_seconds, free_port, p
 from detectors.fairness import FairnessOptions
 from sidecar.monitors.config import MonitorConfig
 from sidecar.reports import ReportContext, ReportSpec, create_report_pool, render_in_pool, run_report
-from sidecar.reports.job import evidently_loaded, preload_evidently
+from sidecar.reports.pool import evidently_loaded, preload_evidently
 from storage.engine import create_engine
 from storage.feedback import FeedbackItem, FeedbackStore
 from storage.migrate import upgrade

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.config import AlertRule
-from detectors.columns import ColumnType
-from detectors.drift import DriftOptions
-from detectors.fairness import FairnessOptions, Task
-from detectors.performance import ClassificationOptions
-from detectors.quality import QualityThresholds
+from detectors.column_types import ColumnType
+from detectors.drift.options import DriftOptions
+from detectors.fairness.options import FairnessOptions, Task
+from detectors.performance_options import ClassificationOptions
+from detectors.quality.thresholds import QualityThresholds
 from sidecar.reports.spec import RECORD_META_COLUMNS, BiasThresholds, ReportSpec
 from sidecar.timeparse import parse_duration
 

@@ -71,7 +71,7 @@ class ReportPool:
 
     def executor(self) -> ProcessPoolExecutor:
         """The live pool (started now if needed: its workers import Evidently in the background)."""
-        from sidecar.reports.job import create_report_pool
+        from sidecar.reports.pool import create_report_pool
 
         if self._pool is None:
             self._pool = create_report_pool(self._workers, self._max_tasks, self._nice)

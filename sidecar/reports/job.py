@@ -1,19 +1,16 @@
 """The report job of a monitor: statistics on every row, the Evidently HTML on a sample, both in one result.
 
 `run_report` is a plain top-level function of picklable arguments, so the scheduler runs it in a process pool
-(`create_report_pool` + `render_in_pool`) and the event loop never computes statistics or imports Evidently.
+(`sidecar.reports.pool.create_report_pool` + `render_in_pool`) and the event loop never computes statistics or
+imports Evidently.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-import sys
 import time
-import warnings
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -199,44 +196,6 @@ def run_report(
     finished = time.perf_counter()
     timings = ReportTimings(statistics_done - started, finished - statistics_done, finished - started)
     return ReportResult(summary, html, timings)
-
-
-def preload_evidently(nice: int = 0) -> None:
-    """Worker initializer: lower the worker's CPU priority by `nice`, and import Evidently once, so that no
-    report pays the ~3 s."""
-    if nice > 0:
-        os.nice(nice)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import evidently.presets  # noqa: F401
-
-
-def evidently_loaded() -> bool:
-    """Whether this process has imported Evidently (true in a report pool's workers)."""
-    return "evidently.presets" in sys.modules
-
-
-def create_report_pool(
-    max_workers: int = 1, max_tasks_per_child: int | None = None, nice: int = 0
-) -> ProcessPoolExecutor:
-    """A process pool for reports whose workers start now and import Evidently before the first report.
-
-    Workers are started with `forkserver` (or `spawn`), never `fork`: the parent runs an event loop and
-    threads. `max_tasks_per_child` recycles workers to hand a large report's memory back to the system.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=max_workers,
-        mp_context=context,
-        initializer=preload_evidently,
-        initargs=(nice,),
-        max_tasks_per_child=max_tasks_per_child,
-    )
-    for _ in range(max_workers):
-        # A submission starts a worker; its initializer runs now instead of before the first report.
-        pool.submit(evidently_loaded)
-    return pool
 
 
 async def render_in_pool(

@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from detectors.drift import DriftOptions
-from detectors.fairness import DISPARITIES, FairnessOptions, Task
-from detectors.performance import ClassificationOptions
-from detectors.quality import QualityThresholds
+from detectors.drift.options import DriftOptions
+from detectors.fairness.names import DISPARITIES
+from detectors.fairness.options import FairnessOptions, Task
+from detectors.performance_options import ClassificationOptions
+from detectors.quality.thresholds import QualityThresholds
 
 ReferenceSource = Literal["upload", "traffic", "first_n"]
 # Columns of a captured record that describe the exchange, not the model's inputs.

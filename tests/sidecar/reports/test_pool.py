@@ -9,7 +9,7 @@ import time
 import pandas as pd
 
 from sidecar.reports import ReportContext, ReportResult, create_report_pool, render_in_pool
-from sidecar.reports.job import evidently_loaded
+from sidecar.reports.pool import evidently_loaded
 from tests.sidecar.reports.known import make_spec
 
 Frames = tuple[pd.DataFrame, pd.DataFrame]
