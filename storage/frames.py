@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from storage.errors import InvalidReference
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+# pyarrow (~0.1 s of CPU with numpy) is imported where a frame is encoded or decoded: `driftcar serve` starts
+# without it, and imports it when a reference is first stored or read.
 
 
 def check_frame(frame: pd.DataFrame) -> None:
@@ -63,13 +61,17 @@ def _first_odd_row(column: pd.Series) -> str:
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
     """The frame as zstd-compressed Parquet; InvalidReference names a column Arrow cannot convert."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow_errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
-    except _ARROW_ERRORS:
+    except arrow_errors:
         for name in frame.columns:
             try:
                 pa.Array.from_pandas(frame[name])
-            except _ARROW_ERRORS:
+            except arrow_errors:
                 raise InvalidReference(f"column {name!r}: {_first_odd_row(frame[name])}") from None
         raise
     sink = pa.BufferOutputStream()
@@ -80,5 +82,8 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
 
 def from_parquet(data: bytes) -> pd.DataFrame:
     """Decode what `to_parquet` produced."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     frame: pd.DataFrame = pq.read_table(pa.BufferReader(data)).to_pandas()
     return frame
