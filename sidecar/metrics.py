@@ -36,7 +36,7 @@ class Metrics:
         )
         self.upstream_errors = Counter(
             "driftcar_upstream_errors_total",
-            "Requests that got no upstream answer, by kind (unavailable, timeout, client_disconnected).",
+            "Requests that got no upstream answer, by kind (unavailable, timeout, client_disconnected, cut_at_shutdown).",
             ["kind"],
             registry=registry,
         )

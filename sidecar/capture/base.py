@@ -9,6 +9,11 @@ from multidict import CIMultiDictProxy
 
 from sidecar.errors import DriftcarError
 
+# The proxy's errors for an exchange cancelled with its client connection: by the client, or by driftcar
+# itself when in-flight requests outlast `shutdown_timeout`.
+CLIENT_DISCONNECTED = "client disconnected"
+CUT_AT_SHUTDOWN = "cut at shutdown: still running after shutdown_timeout"
+
 
 @dataclass(frozen=True, slots=True)
 class Exchange:

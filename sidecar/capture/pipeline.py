@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from sidecar.capture.adapter import BaseAdapter
-from sidecar.capture.base import Exchange
+from sidecar.capture.base import CLIENT_DISCONNECTED, CUT_AT_SHUTDOWN, Exchange
 from sidecar.capture.options import AdapterName, CaptureOptions
 from sidecar.capture.redaction import Redactor
 from sidecar.capture.registry import REGISTRY, to_records
@@ -228,8 +228,10 @@ def route_of(exchange: Exchange, options: CaptureOptions) -> tuple[str, str | No
 
 def _error_kind(exchange: Exchange) -> str:
     """The `kind` label of `driftcar_upstream_errors_total` for an exchange the proxy marked failed."""
-    if exchange.error == "client disconnected":
+    if exchange.error == CLIENT_DISCONNECTED:
         return "client_disconnected"
+    if exchange.error == CUT_AT_SHUTDOWN:
+        return "cut_at_shutdown"
     if exchange.status == 504 or "timed out" in (exchange.error or ""):
         return "timeout"
     return "unavailable"

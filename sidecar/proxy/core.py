@@ -12,7 +12,7 @@ from collections.abc import Callable
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from sidecar.capture.base import Exchange
+from sidecar.capture.base import CLIENT_DISCONNECTED, CUT_AT_SHUTDOWN, Exchange
 from sidecar.logs import REQUEST_ID
 from sidecar.proxy.downstream import ClientConnection, RequestState, Tee
 from sidecar.proxy.http import (
@@ -41,6 +41,8 @@ def _multidict(headers: list[Header]) -> CIMultiDictProxy[str]:
 
 
 _EMPTY: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+# Exchanges cancelled with their client connection: nothing can be written to the client any more.
+_CANCELLED = frozenset({CLIENT_DISCONNECTED, CUT_AT_SHUTDOWN})
 
 
 def _end_of_head(keep: bool, http11: bool) -> bytes:
@@ -73,6 +75,8 @@ class ProxyCore:
         self.client_idle_timeout = t.client_idle
         self._capture = capture
         self._on_retry = on_retry
+        self.cutting = False
+        """Set when shutdown_timeout ran out: exchanges cancelled from now on were cut by driftcar."""
         self.connections: set[ClientConnection] = set()
 
     def _request_head(self, r: RequestState, request_id: str, peer: str) -> bytes:
@@ -161,14 +165,14 @@ class ProxyCore:
             status, error = 502, str(exc) if str(exc).startswith("upstream unavailable") else \
                 f"upstream unavailable: {exc}"
         except asyncio.CancelledError:
-            error = "client disconnected"
+            error = CUT_AT_SHUTDOWN if self.cutting else CLIENT_DISCONNECTED
             raise
         finally:
             if conn is not None:
                 if error is not None or not r.complete:
                     conn.abort()  # mid-exchange, or the upstream still expects the rest of the request body
                 conn.finish()
-            if error is not None and error != "client disconnected":
+            if error is not None and error not in _CANCELLED:
                 # Only a failed exchange logs, so only it pays for the context variable (JSON logs show it).
                 token = REQUEST_ID.set(request_id)
                 logger.debug("request %s: %s", request_id, error)
@@ -300,6 +304,7 @@ class ProxyServer:
         deadline = time.monotonic() + timeout
         while self.core.connections and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        self.core.cutting = True
         for conn in list(self.core.connections):
             if conn.transport is not None:
                 conn.transport.abort()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from sidecar.capture.base import CUT_AT_SHUTDOWN
 from sidecar.capture.options import CaptureOptions
 from sidecar.capture.pipeline import CapturePipeline, RecordSink, Redactor, decoded, route_of, sampled
 from sidecar.capture.registry import to_records
@@ -231,6 +232,7 @@ async def test_overflow_is_counted_and_logged_once_per_interval(caplog: pytest.L
         (504, "upstream timed out (read 1s)", "timeout"),
         (200, "upstream timed out (read 1s)", "timeout"),  # mid-body: the client already had the status
         (502, "client disconnected", "client_disconnected"),
+        (502, CUT_AT_SHUTDOWN, "cut_at_shutdown"),
     ],
 )
 async def test_upstream_errors_are_counted_by_kind(status: int, error: str, kind: str) -> None:
@@ -241,7 +243,7 @@ async def test_upstream_errors_are_counted_by_kind(status: int, error: str, kind
     assert (
         sum(
             _value(metrics, "driftcar_upstream_errors_total", {"kind": k})
-            for k in ("unavailable", "timeout", "client_disconnected")
+            for k in ("unavailable", "timeout", "client_disconnected", "cut_at_shutdown")
         )
         == 1
     )
