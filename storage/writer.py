@@ -22,7 +22,7 @@ from typing import Self
 from storage.buffer import RecordBuffer
 from storage.errors import RecordsRejected, SpoolError, StorageError
 from storage.records import Record
-from storage.replay import replay_oldest
+from storage.replay import Replayed, replay_oldest
 from storage.spool import Spool
 from storage.stats import Counters, RateLimit, WriterStats
 from storage.store import RecordSink
@@ -247,13 +247,12 @@ class BatchWriter:
     async def _replay_one(self) -> bool:
         """Replay the oldest spool segment exactly once; False when there was none."""
         assert self._spool is not None
-        outcome = await replay_oldest(self._spool, self._store)
-        if outcome is None:
-            return False
+        return await replay_oldest(self._spool, self._store, self._count_replayed) is not None
+
+    def _count_replayed(self, outcome: Replayed) -> None:
         self._n.replayed += outcome.replayed
         self._n.spool_corrupt += outcome.corrupt
         self._n.rejected += outcome.rejected
-        return True
 
     async def _recover(self) -> None:
         """Store down: move the queue to the spool, wait out the backoff, then probe the store."""

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.codec import to_row
 from storage.engine import create_engine
 from storage.records import Record
+from storage.replay import replay_oldest
 from storage.spool import Spool
 from storage.store import RecordStore
 from storage.writer import BatchWriter, WriterStats
@@ -217,3 +218,21 @@ async def test_stats_is_a_frozen_snapshot(migrated_engine: AsyncEngine) -> None:
     assert stats == WriterStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, True, None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.accepted = 1  # type: ignore[misc]
+
+
+async def test_replay_counts_records_before_they_leave_the_spool(
+    migrated_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # /metrics reads the counters from a thread while a replay runs: at no moment may records be neither in
+    # the spool's bytes nor counted as replayed (a drained-looking writer that had replayed nothing).
+    with Spool(tmp_path / "spool") as spool:
+        assert spool.append(make_records(300)) == 300
+        spool.seal()
+        seen: list[tuple[int, int]] = []
+        outcome = await replay_oldest(
+            spool, RecordStore(migrated_engine), lambda done: seen.append((done.replayed, spool.nbytes))
+        )
+        assert outcome is not None and outcome.replayed == 300
+        assert len(seen) == 1 and seen[0][0] == 300 and seen[0][1] > 0  # counted while still spooled
+        assert spool.nbytes == 0
+    assert await stored(migrated_engine) == 300
