@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+from sidecar.secretfiles import read_secret_file
+
 TIMESTAMP_HEADER = "X-Driftcar-Timestamp"
 SIGNATURE_HEADER = "X-Driftcar-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -90,9 +92,9 @@ def read_secret(env: str | None = None, file: str | Path | None = None) -> bytes
     else:
         path = Path(str(file))
         try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(f"secret file {path}: {exc.strerror or exc}") from None
+            text = read_secret_file(path).strip()
+        except ValueError as exc:
+            raise SecretError(f"secret file: {exc}") from None
         where = f"secret file {path}"
     if len(text) < 16:
         raise SecretError(f"{where}: the secret must be at least 16 characters")

@@ -74,23 +74,29 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     return resp
 
 
-def _auth_middleware(token: str | None, open_prefixes: tuple[str, ...] = ()) -> Middleware:
-    expected = token.encode() if token else None
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header (the scheme is case-insensitive, RFC 9110 §11.1)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else None
 
+
+def token_matches(given: str | None, expected: str | None) -> bool:
+    """A presented token equals a configured one, compared in constant time (nothing matches None)."""
+    if given is None or expected is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def _auth_middleware(token: str | None, open_prefixes: tuple[str, ...] = ()) -> Middleware:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (
-            expected is not None
+            token is not None
             and request.path not in _OPEN_PATHS
             and not (open_prefixes and request.path.startswith(open_prefixes))
+            and not token_matches(bearer_token(request), token)
         ):
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            # The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
-            valid = scheme.lower() == "bearer" and hmac.compare_digest(
-                given.strip().encode("utf-8", "surrogateescape"), expected
-            )
-            if not valid:
-                raise Unauthorized("a valid bearer token is required (Authorization: Bearer ...)")
+            raise Unauthorized("a valid bearer token is required (Authorization: Bearer ...)")
         return await handler(request)
 
     return auth

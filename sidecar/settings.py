@@ -23,8 +23,13 @@ from sidecar.capture.paths import match_path
 from sidecar.configfile import describe_errors, read_yaml
 from sidecar.errors import ConfigError
 from sidecar.ingest.config import IngestSettings
-from sidecar.monitors.config import MonitorConfig, ReportsSettings, RetentionSettings, check_unique_names
-from sidecar.monitors.metrics import MetricsSettings
+from sidecar.monitors.config import (
+    MetricsSettings,
+    MonitorConfig,
+    ReportsSettings,
+    RetentionSettings,
+    check_unique_names,
+)
 from sidecar.secretfiles import resolve_secret_files
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./driftcar.db"

@@ -9,18 +9,11 @@ chosen: it is exposed in exactly the same places, and it would put the secret in
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
+from sidecar.admin import bearer_token, token_matches
 from sidecar.app import SETTINGS
 from sidecar.errors import Unauthorized
-
-
-def _matches(given: str, expected: str | None) -> bool:
-    if expected is None:
-        return False
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 def check_ingest_auth(request: web.Request) -> None:
@@ -30,10 +23,9 @@ def check_ingest_auth(request: web.Request) -> None:
     ingest = settings.ingest.token.get_secret_value() if settings.ingest.token else None
     if admin is None and ingest is None:
         return
-    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and (_matches(bearer.strip(), admin) or _matches(bearer.strip(), ingest)):
+    bearer = bearer_token(request)
+    if token_matches(bearer, admin) or token_matches(bearer, ingest):
         return
-    query = request.query.get("token")
-    if query is not None and _matches(query, ingest):
+    if token_matches(request.query.get("token"), ingest):
         return
     raise Unauthorized("a valid token is required (Authorization: Bearer ..., or ?token= with ingest.token)")

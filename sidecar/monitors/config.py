@@ -311,6 +311,27 @@ class RetentionSettings(BaseModel):
         return parse_duration(value)
 
 
+class MetricsSettings(BaseModel):
+    """The monitors' metrics on `/metrics`: how fresh, and how many label values per monitor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    refresh: float = Field(default=15.0, gt=0)
+    """Seconds between reads of the latest stored runs and alert states (runs finished by this replica
+    refresh them at once; runs of other replicas show within this time)."""
+    max_columns: int = Field(default=100, ge=1)
+    """Columns per monitor with drift series (drifted ones first); the rest are counted in
+    `driftcar_monitor_series_omitted{kind="column"}`."""
+    max_groups: int = Field(default=20, ge=1)
+    """Groups per protected attribute with fairness series; the rest are counted in
+    `driftcar_monitor_series_omitted{kind="group"}`."""
+
+    @field_validator("refresh", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
 def check_unique_names(monitors: list[MonitorConfig]) -> list[MonitorConfig]:
     """Reject two monitors with one name."""
     seen: set[str] = set()

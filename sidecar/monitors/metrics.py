@@ -14,20 +14,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, get_args
+from typing import get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.store import AlertStore
-from sidecar.monitors.config import MonitorConfig
+from sidecar.monitors.config import MetricsSettings, MonitorConfig
 from sidecar.monitors.gauges import MonitorGauges, Omitted, summary_gauges
 from sidecar.reports.codec import DecodeError, decode
 from sidecar.reports.summary import ReportSummary
 from sidecar.tasks import cancel_and_wait
-from sidecar.timeparse import parse_duration
 from storage.errors import StorageError
 from storage.run_stats import last_finished
 from storage.runs import RunStatus, RunStore
@@ -36,27 +34,6 @@ logger = logging.getLogger(__name__)
 
 FINISHED: tuple[RunStatus, ...] = tuple(s for s in get_args(RunStatus) if s != "running")
 DELIVERY_OUTCOMES = ("delivered", "failed", "dead")
-
-
-class MetricsSettings(BaseModel):
-    """The monitors' metrics on `/metrics`: how fresh, and how many label values per monitor."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    refresh: float = Field(default=15.0, gt=0)
-    """Seconds between reads of the latest stored runs and alert states (runs finished by this replica
-    refresh them at once; runs of other replicas show within this time)."""
-    max_columns: int = Field(default=100, ge=1)
-    """Columns per monitor with drift series (drifted ones first); the rest are counted in
-    `driftcar_monitor_series_omitted{kind="column"}`."""
-    max_groups: int = Field(default=20, ge=1)
-    """Groups per protected attribute with fairness series; the rest are counted in
-    `driftcar_monitor_series_omitted{kind="group"}`."""
-
-    @field_validator("refresh", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 DeliveryCounts = Callable[[], Mapping[tuple[str, str], int]]

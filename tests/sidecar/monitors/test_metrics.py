@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sidecar.monitors.config import MonitorConfig
+from sidecar.monitors.config import MetricsSettings, MonitorConfig
 from sidecar.monitors.gauges import GROUP_RATES
-from sidecar.monitors.metrics import MetricsSettings, MonitorMetrics
+from sidecar.monitors.metrics import MonitorMetrics
 from sidecar.reports.summary import ReportSummary
 from sidecar.server import Sidecar
 from storage.engine import create_engine
