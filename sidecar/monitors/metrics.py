@@ -94,7 +94,6 @@ class MonitorMetrics(Collector):
     async def refresh(self) -> None:
         """Read the latest runs and alert states from the store and replace the served gauges."""
         names = list(self._monitors)
-        finished = await last_finished(self._engine, names)
         gauges = []
         for name in names:
             run = await self._runs_store.latest_run(name, "ok")
@@ -110,6 +109,9 @@ class MonitorMetrics(Collector):
             gauges.append(
                 summary_gauges(name, summary, self._settings.max_columns, self._settings.max_groups)
             )
+        # Read after the runs whose gauges are served: a run finishing between the two reads then shows in the
+        # timestamps too (never a summary newer than its last_success), and the next refresh catches up.
+        finished = await last_finished(self._engine, names)
         states = await self._alerts.states() if any(m.alerts for m in self._monitors.values()) else []
         firing = [
             (s.monitor, s.rule, s.severity, s.status == "firing")

@@ -19,6 +19,7 @@ from sidecar.monitors.metrics import MonitorMetrics
 from sidecar.reports.summary import ReportSummary
 from sidecar.server import Sidecar
 from storage.engine import create_engine
+from storage.runs import RunInfo, RunStatus, RunStore
 from tests.alerts.summaries import shifted_summary, steady_summary
 from tests.sidecar.conftest import SidecarFactory, admin_url
 from tests.sidecar.monitors.stored_runs import MONITOR, monitor_config, store_runs
@@ -144,6 +145,43 @@ async def test_label_caps_count_what_they_leave_out(sqlite_url: str) -> None:
     assert {(s.labels["attribute"], s.labels["group"]) for s in m.samples if s.labels.get("group")} == {
         (a.name, a.groups[0].label) for a in attributes
     }
+
+
+async def test_a_run_finishing_during_a_refresh_never_shows_a_summary_newer_than_last_success(
+    sqlite_url: str,
+) -> None:
+    """Another replica finishes a run between the refresh's reads: the served last-success time is never
+    older than the run whose summary is served (the CI failure of stop 10)."""
+    first, _ = await store_runs(sqlite_url, failed=False)
+    engine = create_engine(sqlite_url)
+    newer: list[RunInfo] = []
+
+    class InterleavedRuns(RunStore):
+        async def latest_run(self, monitor: str, status: RunStatus | None = None) -> RunInfo | None:
+            found = await super().latest_run(monitor, status)
+            if not newer:  # the other replica's run lands right after this read
+                newer.append((await store_runs(sqlite_url, steady_summary(), failed=False))[0])
+            return found
+
+    try:
+        metrics = MonitorMetrics(engine, [MonitorConfig.model_validate(monitor_config())], MetricsSettings())
+        metrics._runs_store = InterleavedRuns(engine)
+        await metrics.refresh()
+        registry = CollectorRegistry()
+        registry.register(metrics)
+        m = parse(generate_latest(registry).decode())
+        served = m.value("driftcar_monitor_report_timestamp_seconds", monitor=MONITOR)
+        assert served == shifted_summary().window_end  # the run read first ...
+        last_success = m.value("driftcar_monitor_last_success_timestamp_seconds", monitor=MONITOR)
+        assert first.finished_at is not None and last_success >= first.finished_at
+        # ... and the timestamps already see the newer one; the next refresh serves it.
+        assert newer and last_success == newer[0].finished_at
+        await metrics.refresh()
+        m = parse(generate_latest(registry).decode())
+        steady_end = steady_summary().window_end
+        assert m.value("driftcar_monitor_report_timestamp_seconds", monitor=MONITOR) == steady_end
+    finally:
+        await engine.dispose()
 
 
 async def test_no_monitor_gauges_without_runs(sidecar: Sidecar, http: aiohttp.ClientSession) -> None:
