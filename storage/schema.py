@@ -218,3 +218,32 @@ alert_deliveries = Table(
     Index(None, "outbox_id"),
     comment="one row per delivery attempt",
 )
+
+PENDING_STATES = ("waiting", "done")
+
+ingest_pending = Table(
+    "ingest_pending",
+    metadata,
+    Column("id", id_type(), Identity(), primary_key=True),
+    Column("namespace", Text(), nullable=False),
+    Column("service", Text(), nullable=False),
+    Column("component", Text(), nullable=False),
+    Column(
+        "event_id", Text(), nullable=False, comment="the CloudEvent id shared by a request and its response"
+    ),
+    Column("kind", Text(), nullable=False),
+    Column("source", Text(), nullable=False),
+    Column("endpoint", Text(), nullable=False),
+    Column("time", Double(), nullable=True, comment="ce-time, seconds since the epoch"),
+    Column("status", Integer(), nullable=True, comment="ce-statuscode of a response"),
+    Column("content_type", Text(), nullable=True),
+    Column("body", LargeBinary(), nullable=False, comment="the payload; emptied once the event is claimed"),
+    Column("received", Double(), nullable=False, comment="wall clock when the first event arrived"),
+    Column("state", Text(), nullable=False),
+    Column("done_at", Double(), nullable=True),
+    UniqueConstraint("namespace", "service", "component", "event_id"),
+    CheckConstraint("state IN ('waiting', 'done')", name="state"),
+    CheckConstraint("kind IN ('request', 'response')", name="kind"),
+    Index(None, "state", "received"),
+    comment="KServe logger events waiting for their partner, shared by every replica (ingest.pairing: store)",
+)

@@ -1,4 +1,5 @@
-"""Counters of ingestion: events received, pairs recorded (paired or not), events dropped, batch records."""
+"""Counters of ingestion: events received, pairs recorded (paired or not), events dropped, store fallbacks,
+batch records."""
 
 from __future__ import annotations
 
@@ -36,7 +37,16 @@ class IngestMetrics:
         )
         self.pending = Gauge(
             "driftcar_ingest_pending_events",
-            "KServe logger events waiting for their partner in the pairing buffer.",
+            "KServe logger events waiting for their partner: in this process's pairing buffer, plus (with "
+            "ingest.pairing: store) the shared table's waiting events as last counted.",
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "driftcar_ingest_store_fallbacks_total",
+            "KServe logger events paired in this process's memory because the shared pairing table could not "
+            "be used (ingest.pairing: store), by reason: error (the store failed), busy (too many claims "
+            "already waiting on the store).",
+            ["reason"],
             registry=registry,
         )
         self.records = Counter(

@@ -74,6 +74,10 @@ class PairingBuffer:
         """Events waiting for their partner, and their body bytes."""
         return len(self._pending), self._bytes
 
+    def knows(self, key: Key) -> bool:
+        """Whether an event of this key waits here or its pair finished here within the TTL."""
+        return key in self._pending or key in self._finished
+
     def add(self, event: InferenceEvent) -> tuple[Outcome, Pair | None]:
         """Take one event: the completed pair when its partner was waiting, else None with the outcome."""
         now = self._clock()

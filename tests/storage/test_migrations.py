@@ -34,7 +34,7 @@ async def test_upgrade_from_empty_is_idempotent_and_matches_schema(
     assert await current_revision(engine) is None
     await upgrade(engine)
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0003"
+    assert await current_revision(engine) == head_revision() == "0004"
     async with engine.connect() as conn:
         assert {
             "records",
@@ -102,7 +102,7 @@ async def test_cli_upgrade_then_current(database_url: str, tmp_path: Path) -> No
     code, out = await _cli("upgrade", "--database-url", database_url, cwd=tmp_path)
     assert code == 0, out
     code, out = await _cli("current", env_url=database_url, cwd=tmp_path)
-    assert (code, out.splitlines()[-1].endswith("newest 0003: up to date")) == (0, True), out
+    assert (code, out.splitlines()[-1].endswith("newest 0004: up to date")) == (0, True), out
 
 
 async def test_cli_default_url_is_sqlite_file_in_cwd(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sidecar.ingest.cloudevents import InferenceEvent, parse_binary
 from sidecar.ingest.exchange import to_exchange
 from sidecar.ingest.pairing import PairingBuffer
+from sidecar.ingest.shared import from_stored, to_stored
 from tests.sidecar.ingest.events import V1_PAIR, V2_PAIR, Event
 
 
@@ -89,3 +90,24 @@ def test_keys_include_the_service_and_component() -> None:
 def test_invalid_settings() -> None:
     with pytest.raises(ValueError, match="ttl > 0"):
         PairingBuffer(0, 1, 1)
+
+
+def test_knows_waiting_and_recently_finished_keys() -> None:
+    clock = Clock()
+    pairs = buffer(clock)
+    request, response = parsed(V1_PAIR[0]), parsed(V1_PAIR[1])
+    assert not pairs.knows(request.key)
+    pairs.add(request)
+    assert pairs.knows(request.key) and pairs.knows(response.key)
+    pairs.add(response)
+    assert pairs.knows(request.key)  # finished: a repeat is late here
+    clock.now = 10.0
+    pairs.expire()
+    assert not pairs.knows(request.key)
+
+
+def test_a_stored_event_round_trips() -> None:
+    event = parsed(V2_PAIR[1])
+    stored = to_stored(event, 1234.5)
+    assert (stored.event_id, stored.received) == (event.id, 1234.5)
+    assert from_stored(stored) == event
