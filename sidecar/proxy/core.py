@@ -37,7 +37,10 @@ CaptureSink = Callable[[Exchange], None]
 
 
 def _multidict(headers: list[Header]) -> CIMultiDictProxy[str]:
-    return CIMultiDictProxy(CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers))
+    # A list, not a generator: multidict reads a list's items directly, but probes a generator for mapping methods
+    # first (a failed lookup that formats an AttributeError) and walks it item by item: ~1.8k instructions per
+    # call against ~11k (callgrind), twice per request.
+    return CIMultiDictProxy(CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]))
 
 
 _EMPTY: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
