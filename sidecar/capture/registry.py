@@ -31,8 +31,12 @@ logger = logging.getLogger(__name__)
 
 FALLBACK: Final = "generic"
 _DEFAULT_OPTIONS: Final = CaptureOptions()
-# A body must contain one of these before it is parsed for sniffing (most bodies contain none).
-_NEEDLES: Final = re.compile(rb'"dataframe_|"datatype"|"instances"|"ndarray"|"tensor"|"input"|Data"')
+# A body must contain one of these keys (or `Data"`) before it is parsed for sniffing (most bodies contain none).
+# Every alternative starts with `"`, a literal prefix `re` scans for quickly; with `Data"` (no common first byte)
+# in the same alternation, `re` tried every alternative at every offset: ~44k instructions for a 283-byte body
+# against ~12k for the two checks (callgrind).
+_NEEDLES: Final = re.compile(rb'"(?:dataframe_|datatype"|instances"|ndarray"|tensor"|input")')
+_SELDON_NEEDLE: Final = b'Data"'
 
 
 class AdapterRegistry:
@@ -79,7 +83,7 @@ class AdapterRegistry:
 
 def _top_level(body: bytes | None) -> dict[str, Any] | None:
     """The request body as a JSON object, only when it may have a known shape (a cheap byte scan first)."""
-    if not body or _NEEDLES.search(body) is None:
+    if not body or (_NEEDLES.search(body) is None and _SELDON_NEEDLE not in body):
         return None
     try:
         document = orjson.loads(body)
