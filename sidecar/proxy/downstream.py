@@ -140,6 +140,8 @@ class ClientConnection(asyncio.Protocol):
         self._ignore_input = False
         self._rejection: bytes | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+        self._loop = asyncio.get_running_loop()
         self.on_pause_writing: collections.abc.Callable[[], None] | None = None
         self.on_resume_writing: collections.abc.Callable[[], None] | None = None
 
@@ -274,12 +276,12 @@ class ClientConnection(asyncio.Protocol):
 
     # --- dispatching
     def _dispatch(self, request: RequestState) -> None:
-        self._cancel_idle()
+        # The idle timer stays armed: it never closes a connection with a request dispatched (`_idle_expired`).
         self._queue.append(request)
         if len(self._queue) > MAX_PIPELINED and self.transport is not None:
             self.transport.pause_reading()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = self._loop.create_task(self._run())
 
     async def _run(self) -> None:
         try:
@@ -360,9 +362,26 @@ class ClientConnection(asyncio.Protocol):
         self._idle_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
 
     def _arm_idle(self) -> None:
-        self._cancel_idle()
-        loop = asyncio.get_running_loop()
-        self._idle_timer = loop.call_later(self.core.client_idle_timeout, self.close)
+        """Start the idle clock: the connection closes `client_idle_timeout` from now unless a request is then
+        being answered (a request still arriving does not count: a client dribbling a head is cut too).
+
+        One timer serves many requests: when it fires early it moves on to the latest deadline, which is cheaper
+        than cancelling and creating a timer per request (measured).
+        """
+        self._idle_since = self._loop.time()
+        if self._idle_timer is None:
+            deadline = self._idle_since + self.core.client_idle_timeout
+            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self._task is not None or self._queue:
+            return  # a request is being answered: `_run` starts the idle clock again when it is done
+        deadline = self._idle_since + self.core.client_idle_timeout
+        if self._loop.time() < deadline:
+            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+        else:
+            self.close()
 
     def _cancel_idle(self) -> None:
         if self._idle_timer is not None:

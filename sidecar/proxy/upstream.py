@@ -54,6 +54,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._sink: BodySink | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._read_timeout = 0.0
+        self._last_read = 0.0
         self._head_only = False
         self.keep_alive = True
         self._drain: asyncio.Future[None] | None = None
@@ -70,7 +71,7 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
         if self._timer is not None:
-            self._arm_timer()
+            self._last_read = self._loop.time()  # the armed timer moves its deadline on when it fires
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -210,9 +211,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     # --- internals
     def _arm_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_at(self._loop.time() + self._read_timeout, self._timed_out)
+        self._cancel_timer()
+        self._last_read = self._loop.time()
+        self._timer = self._loop.call_at(self._last_read + self._read_timeout, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -220,6 +221,11 @@ class UpstreamConnection(asyncio.Protocol):
             self._timer = None
 
     def _timed_out(self) -> None:
+        deadline = self._last_read + self._read_timeout
+        if self._loop.time() < deadline:
+            # Data arrived since the timer was set: wait out the rest (one timer per exchange, not one per read).
+            self._timer = self._loop.call_at(deadline, self._timed_out)
+            return
         self._timer = None
         self._fail(UpstreamTimeout(f"upstream timed out (read {self._read_timeout:g}s)"))
         self.abort()

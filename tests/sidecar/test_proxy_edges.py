@@ -1005,6 +1005,43 @@ async def test_idle_client_connections_are_closed(
     assert 0.2 < time.monotonic() - t0 < 3.0
 
 
+async def test_a_request_outlasting_the_idle_timeout_is_answered_and_the_connection_kept(
+    start: SidecarFactory, raw_upstream: RawFactory, connect: ClientFactory
+) -> None:
+    upstream = await raw_upstream(answer(OK, delay=1.0))
+    client = await connect(await start(upstream.url, timeouts={"client_idle": 0.3}))
+    for _ in range(2):  # the idle clock restarts after each response
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await client.response()).body == b"ok"
+    assert await client.rest() == b""  # then idle: closed
+    assert upstream.connections == 1
+
+
+@pytest.mark.parametrize("silent_after", [None, 4], ids=["keeps-sending", "goes-silent"])
+async def test_the_read_timeout_counts_from_the_last_byte_received(
+    silent_after: int | None, start: SidecarFactory, raw_upstream: RawFactory, connect: ClientFactory
+) -> None:
+    parts = [b"part%d;" % i for i in range(8)]  # one every 0.15 s: the whole body takes longer than `read`
+
+    async def handler(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(b"".join(parts)))
+        for part in parts[:silent_after]:
+            await asyncio.sleep(0.15)
+            await peer.send(part)
+        await asyncio.sleep(TIMEOUT if silent_after else 0)
+
+    upstream = await raw_upstream(handler)
+    client = await connect(await start(upstream.url, timeouts={"read": 0.6}))
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    if silent_after is None:
+        assert (await client.response()).body == b"".join(parts)
+    else:
+        # The response was buffered (small, with a length): the silence became a 504 before any byte was sent.
+        msg = await client.response()
+        assert msg.status == 504 and b"read 0.6s" in msg.body
+
+
 async def test_malformed_chunk_in_an_upload_under_way_cuts_it(
     start: SidecarFactory, raw_upstream: RawFactory, connect: ClientFactory
 ) -> None:
