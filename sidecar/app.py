@@ -15,6 +15,7 @@ from alerts.dispatcher import DispatchConfigError, Dispatcher, load_secrets
 from alerts.store import AlertStore
 from sidecar.capture.pipeline import CapturePipeline
 from sidecar.errors import ConfigError
+from sidecar.logs import quiet_client_errors
 from sidecar.metrics import Metrics, QueueCollector
 from sidecar.monitors.gate import ALERT_STORE
 from sidecar.monitors.keys import DISPATCHER, FEEDBACK, POOL, RUNNER, SCHEDULER
@@ -191,6 +192,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     # `_created` series double every counter's and histogram's series for a start time nobody queries
     # (Prometheus detects counter resets itself); prometheus_client's switch is process-wide.
     disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    quiet_client_errors()  # process-wide too: a client's unparseable request is not a server error
     if registry is None:
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...

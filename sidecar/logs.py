@@ -17,6 +17,34 @@ each request, and by the proxy and capture around the log lines of a failed exch
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER = "driftcar"
+_AIOHTTP_SERVER = "aiohttp.server"
+
+
+class ClientErrorFilter(logging.Filter):
+    """aiohttp's server logs every request it cannot parse (a bad header, a lying Content-Length) at ERROR with a
+    traceback, though it already answered 400: anyone who can reach the admin port could fill the log with
+    them. Such records become one DEBUG line without the traceback (as the proxy port logs its own rejections);
+    real errors of the server pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a client's parse error to DEBUG; keep everything else."""
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        reason = str(exc.message).strip().splitlines()[0] if exc.message else type(exc).__name__
+        record.msg, record.args = "%s: %s %s", (record.getMessage(), exc.code, reason)
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_client_errors() -> None:
+    """Install `ClientErrorFilter` on aiohttp's server logger (once)."""
+    server = logging.getLogger(_AIOHTTP_SERVER)
+    if not any(isinstance(f, ClientErrorFilter) for f in server.filters):
+        server.addFilter(ClientErrorFilter())
 
 
 class JsonFormatter(logging.Formatter):

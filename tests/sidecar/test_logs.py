@@ -18,9 +18,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from sidecar.admin import error_middleware, request_id_middleware
-from sidecar.logs import REQUEST_ID, JsonFormatter
+from sidecar.logs import REQUEST_ID, ClientErrorFilter, JsonFormatter
 from sidecar.server import free_port
 from tests.processes import DRIFTCAR, wait_http
+from tests.security.running import get, request
 
 
 def _record(message: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
@@ -147,3 +148,83 @@ async def test_serve_logs_json_lines_with_the_failed_requests_id(how: str, tmp_p
     assert "upstream unavailable" in failed[0]["message"]
     assert any(d["message"].startswith("driftcar proxying") for d in docs)
     assert any(d["message"] == "driftcar stopped" for d in docs)
+
+
+# What clients send that aiohttp's parser refuses, on the admin port: each is answered 400.
+MALFORMED = {
+    "header without a colon": b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    "non-numeric Content-Length": b"POST /api/labels HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    "header line too long": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+    "bad chunk size": (
+        b"POST /api/labels HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n"
+    ),
+    "TLS on a plain port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_malformed_admin_requests_are_400_without_an_error_or_traceback_in_the_log(
+    level: str, tmp_path: Path
+) -> None:
+    # aiohttp logs each at ERROR with a traceback: anyone reaching the admin port could fill the log.
+    admin_port = free_port()
+    args = [
+        "--log-level",
+        level,
+        "serve",
+        "--upstream",
+        f"http://127.0.0.1:{free_port()}",
+        "--host",
+        "127.0.0.1",
+    ]
+    args += ["--port", str(free_port()), "--admin-port", str(admin_port)]
+    args += ["--database-url", f"sqlite:///{tmp_path / 'driftcar.db'}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTCAR_")}
+    proc = await asyncio.create_subprocess_exec(
+        *DRIFTCAR,
+        *args,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    stderr = asyncio.create_task(proc.stderr.read())
+    try:
+        await wait_http(f"http://127.0.0.1:{admin_port}/healthz", proc)
+        for name, wire in MALFORMED.items():
+            reply = await asyncio.to_thread(request, admin_port, wire)
+            assert reply.status == 400, name
+        assert (await asyncio.to_thread(get, admin_port, "/healthz")).status == 200
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 60)
+        text = (await stderr).decode()
+    assert code == 0, text
+    assert "Traceback" not in text and " ERROR " not in text, text[-3000:]
+    refused = [line for line in text.splitlines() if "Error handling request" in line]
+    if level == "DEBUG":  # one line each, at DEBUG, with the status and aiohttp's reason
+        assert len(refused) == len(MALFORMED), refused
+        assert all(" DEBUG aiohttp.server: " in line and ": 400 " in line for line in refused), refused
+        assert any("Invalid header token" in line for line in refused)
+    else:
+        assert refused == []
+
+
+def test_server_errors_that_are_not_a_clients_bad_request_keep_their_level_and_traceback() -> None:
+    try:
+        raise RuntimeError("handler bug")
+    except RuntimeError as exc:
+        record = logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request",
+            (),
+            (RuntimeError, exc, None),
+        )
+    assert ClientErrorFilter().filter(record) is True
+    assert (record.levelno, record.msg) == (logging.ERROR, "Error handling request")
+    assert record.exc_info is not None
