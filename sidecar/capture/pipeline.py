@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from sidecar.capture.adapter import BaseAdapter
-from sidecar.capture.base import CLIENT_DISCONNECTED, CUT_AT_SHUTDOWN, Exchange
+from sidecar.capture.base import CLIENT_DISCONNECTED, CUT_AT_SHUTDOWN, Adapter, Exchange
 from sidecar.capture.options import AdapterName, CaptureOptions
 from sidecar.capture.redaction import Redactor
 from sidecar.capture.registry import REGISTRY, to_records
@@ -213,13 +213,13 @@ def route_of(exchange: Exchange, options: CaptureOptions) -> tuple[str, str | No
     Selection follows `registry.select` up to its body sniffing, which only ever picks adapters for paths
     they don't know, whose records are labelled with the literal path anyway.
     """
+    adapter: Adapter | None
     if options.adapter != "auto":
-        candidates = [REGISTRY.get(options.adapter)]
+        adapter = REGISTRY.get(options.adapter)
     elif options.inputs is None and options.outputs is None:
-        candidates = [a for a in map(REGISTRY.get, REGISTRY.names()) if a.matches(exchange)][:1]
+        adapter = REGISTRY.by_path(exchange)
     else:
-        candidates = []  # paths configured: the generic adapter, labelled with the literal path
-    adapter = candidates[0] if candidates else None
+        adapter = None  # paths configured: the generic adapter, labelled with the literal path
     match = adapter.route(exchange.path) if isinstance(adapter, BaseAdapter) else None
     if match is None:
         return exchange.path, options.model

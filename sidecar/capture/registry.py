@@ -64,15 +64,22 @@ class AdapterRegistry:
         """Registered names in selection order."""
         return list(self._adapters)
 
+    def by_path(self, exchange: Exchange) -> Adapter | None:
+        """The first adapter, in selection order, that recognises the exchange's path (or headers), if any."""
+        for adapter in self._adapters.values():
+            if adapter.matches(exchange):
+                return adapter
+        return None
+
     def select(self, exchange: Exchange, options: CaptureOptions) -> Adapter:
         """The adapter for this exchange: configured, else by path, else by body shape, else generic."""
         if options.adapter != "auto":
             return self.get(options.adapter)
         if options.inputs is not None or options.outputs is not None:
             return self.get(FALLBACK)
-        for adapter in self._adapters.values():
-            if adapter.matches(exchange):
-                return adapter
+        adapter = self.by_path(exchange)
+        if adapter is not None:
+            return adapter
         request = _top_level(exchange.request_body)
         if request is not None:
             for adapter in self._adapters.values():
