@@ -1042,6 +1042,23 @@ async def test_the_read_timeout_counts_from_the_last_byte_received(
         assert msg.status == 504 and b"read 0.6s" in msg.body
 
 
+async def test_the_total_timeout_bounds_an_exchange_the_read_timeout_does_not(
+    start: SidecarFactory, raw_upstream: RawFactory, connect: ClientFactory
+) -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):  # a byte every 0.1 s: never silent for `read`, but 10 s in all
+            await asyncio.sleep(0.1)
+            await peer.send(b"x")
+
+    upstream = await raw_upstream(handler)
+    client = await connect(await start(upstream.url, timeouts={"read": 2.0, "total": 0.5}))
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    msg = await client.response()
+    assert msg.status == 504 and b"total 0.5s" in msg.body
+
+
 async def test_malformed_chunk_in_an_upload_under_way_cuts_it(
     start: SidecarFactory, raw_upstream: RawFactory, connect: ClientFactory
 ) -> None:
