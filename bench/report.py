@@ -557,8 +557,8 @@ def print_figures(f: RunFigures, args: argparse.Namespace, load_before: str) -> 
         rest = f.wall_s - load_s - stats_s - html_s
         for name, value in (
             ("  load (reference + window, in the worker)", load_s),
-            ("  statistics (worker)", stats_s),
-            ("  HTML (worker)", html_s),
+            ("  statistics (worker; HTML drawn alongside)", stats_s),
+            ("  HTML (worker; the wait after the statistics)", html_s),
             ("  rest (frames to the worker and back, store)", rest),
         ):
             print(f"{name:46} {value:8.1f} s")
@@ -679,8 +679,8 @@ def frames(args: argparse.Namespace) -> int:
         f"frames: 2 x {args.rows:,} rows x {len(reference.columns)} columns (10 numeric, segment, sex, "
         f"prediction{'' if args.no_label else ', label'}); HTML sample {args.html_max_rows:,} rows per side"
     )
-    print(f"statistics (every row)   {t.statistics_s:7.2f} s")
-    print(f"HTML (sample + Evidently) {t.html_s:6.2f} s   {len(result.html or b'') / 1e6:.1f} MB")
+    print(f"statistics (every row)   {t.statistics_s:7.2f} s   (the HTML drawn alongside, in a thread)")
+    print(f"HTML, the wait after them {t.html_s:6.2f} s   {len(result.html or b'') / 1e6:.1f} MB")
     print(
         f"total                    {t.total_s:7.2f} s   (wall {wall:.2f} s; target <= {TARGET_SECONDS:g} s:"
         f" {_verdict(wall <= TARGET_SECONDS)})"

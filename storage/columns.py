@@ -145,9 +145,14 @@ class _Predictions:
         self._missing: list[Array] = []
 
     def add(self, parsed: list[Any]) -> None:
+        best = np.zeros(len(parsed), dtype=np.int64)
+        missing = np.ones(len(parsed), dtype=np.bool_)
+        if list not in set(map(type, parsed)):  # scalars only: the common case, nothing to unwrap
+            self.column.add(parsed)
+            self._best.append(best)
+            self._missing.append(missing)
+            return
         values = [p[0] if type(p) is list and len(p) == 1 else p for p in parsed]
-        best = np.zeros(len(values), dtype=np.int64)
-        missing = np.ones(len(values), dtype=np.bool_)
         at = [i for i, p in enumerate(values) if type(p) is list]
         if at:
             self.has_vectors = True
@@ -205,7 +210,7 @@ class ColumnBuilder:
         """Append fetched rows: (ts, request_id, row, features, prediction, label), JSON columns as text."""
         loads = orjson.loads
         parsed = [loads(r[3]) for r in rows]
-        if not all(type(f) is dict for f in parsed):
+        if set(map(type, parsed)) != {dict}:
             kept = [i for i, f in enumerate(parsed) if type(f) is dict]
             self.skipped += len(parsed) - len(kept)
             rows = [rows[i] for i in kept]
@@ -225,7 +230,7 @@ class ColumnBuilder:
         if not self._fixed:
             for name in set().union(*parsed).difference(columns):
                 columns[name] = _Column(missing=self._rows)  # missing from the rows before
-        if not self._fixed and all(len(f) == len(columns) for f in parsed):
+        if not self._fixed and set(map(len, parsed)) == {len(columns)}:
             # Every row has exactly the known names: a C-level lookup, no None for missing names.
             for name, column in columns.items():
                 column.add(list(map(itemgetter(name), parsed)))

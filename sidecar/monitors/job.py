@@ -75,8 +75,12 @@ async def _load(
 ) -> tuple[pd.DataFrame, pd.DataFrame, float, float, Operational | None]:
     monitor = job.monitor
     engine = create_engine(job.database_url)
+    # The reference (Parquet decoded by pyarrow, off the GIL) loads on its own connection while the window's
+    # rows are fetched and parsed.
+    referenced = asyncio.ensure_future(
+        ReferenceStore(engine).get_reference(monitor.name, job.reference_version)
+    )
     try:
-        _, reference = await ReferenceStore(engine).get_reference(monitor.name, job.reference_version)
 
         def loaded(rows: int) -> None:
             if progress is not None:
@@ -97,6 +101,7 @@ async def _load(
             window = await load_window(
                 engine, start=job.start, end=job.end, features=_features(monitor), progress=loaded, **where
             )
+        _, reference = await referenced
         start, end = job.start, job.end
         if job.count_window and len(window):
             start, end = float(window["ts"].iloc[0]), float(window["ts"].iloc[-1])
@@ -109,6 +114,11 @@ async def _load(
             operational = Operational(total, failed, p99)
         return reference, window, start, end, operational
     finally:
+        if not referenced.done():
+            referenced.cancel()
+            await asyncio.wait([referenced])
+        if not referenced.cancelled():
+            referenced.exception()  # an error of the window load, when both failed, is the one raised
         await engine.dispose()
 
 

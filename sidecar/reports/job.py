@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -45,6 +45,7 @@ class ReportTimings:
 
     statistics_s: float
     html_s: float
+    """The wait for the HTML once the statistics were done (it is drawn alongside them, in a thread)."""
     total_s: float
 
 
@@ -112,20 +113,18 @@ def _plan(reference: pd.DataFrame, spec: ReportSpec, cols: Columns, sections: Se
     )
 
 
-def _html(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    spec: ReportSpec,
-    plan: EvidentlyPlan,
-    summary: ReportSummary,
-) -> tuple[bytes, ReportSummary]:
+def _evidently(reference: pd.DataFrame, current: pd.DataFrame, spec: ReportSpec, plan: EvidentlyPlan) -> str:
+    return render_evidently(
+        sample_rows(reference, spec.html_max_rows, spec.seed),
+        sample_rows(current, spec.html_max_rows, spec.seed),
+        plan,
+    )
+
+
+def _html(rendering: Future[str], spec: ReportSpec, summary: ReportSummary) -> tuple[bytes, ReportSummary]:
     """The Evidently report with driftcar's section spliced in, or driftcar's section alone if Evidently fails."""
     try:
-        document = render_evidently(
-            sample_rows(reference, spec.html_max_rows, spec.seed),
-            sample_rows(current, spec.html_max_rows, spec.seed),
-            plan,
-        )
+        document = rendering.result()
     # Evidently is third-party code run on arbitrary traffic: whatever it raises must not cost the summary.
     except Exception as exc:
         logger.exception("monitor %s: the Evidently report failed; the summary stands", spec.monitor)
@@ -172,8 +171,17 @@ def run_report(
         total = time.perf_counter() - started
         return ReportResult(base, None, ReportTimings(total, 0.0, total))
     cols = resolve_columns(reference, current, spec)
-    sections = compute_sections(reference, current, spec, cols)
-    statistics_done = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidently") as pool:
+        rendering: list[Future[str]] = []
+
+        def start_html(sections: Sections) -> None:
+            # Evidently needs only the drift result (column types, methods): it draws its sample while the
+            # other statistics run on every row, much of them in numpy with the GIL released.
+            plan = _plan(reference, spec, cols, sections)
+            rendering.append(pool.submit(_evidently, reference, current, spec, plan))
+
+        sections = compute_sections(reference, current, spec, cols, start_html)
+        statistics_done = time.perf_counter()
     sample = HtmlSample(
         current_rows=min(len(current), spec.html_max_rows),
         reference_rows=min(len(reference), spec.html_max_rows),
@@ -192,7 +200,7 @@ def run_report(
         errors=tuple(sections.errors),
         notes=tuple(sections.notes),
     )
-    html, summary = _html(reference, current, spec, _plan(reference, spec, cols, sections), summary)
+    html, summary = _html(rendering[0], spec, summary)
     finished = time.perf_counter()
     timings = ReportTimings(statistics_done - started, finished - statistics_done, finished - started)
     return ReportResult(summary, html, timings)

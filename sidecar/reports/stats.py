@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -114,9 +115,13 @@ def _fairness(
 
 
 def compute_sections(
-    reference: pd.DataFrame, current: pd.DataFrame, spec: ReportSpec, cols: Columns
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    spec: ReportSpec,
+    cols: Columns,
+    after_drift: Callable[[Sections], None] | None = None,
 ) -> Sections:
-    """Drift, data quality, fairness and performance on every row."""
+    """Drift, data quality, fairness and performance on every row; `after_drift` is called once drift is done."""
     out = Sections()
     options = spec.drift.model_copy(update={"columns": cols.drift_features, "prediction": spec.prediction})
     try:
@@ -124,6 +129,8 @@ def compute_sections(
         out.drift = drift_summary(out.drift_result)
     except DetectorError as exc:
         out.fail("drift", exc)
+    if after_drift is not None:
+        after_drift(out)
     try:
         quality = check_quality(
             reference[cols.quality_reference],
