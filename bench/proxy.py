@@ -67,6 +67,25 @@ http {{
 """
 
 
+def serve_args(up_port: int, port: int, admin_port: int, db: Path) -> list[str]:
+    """`driftcar` arguments for a quiet `serve` on 127.0.0.1 in front of `up_port`, storing in SQLite at `db`."""
+    return [
+        "--log-level",
+        "WARNING",
+        "serve",
+        "--upstream",
+        f"http://127.0.0.1:{up_port}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--admin-port",
+        str(admin_port),
+        "--database-url",
+        f"sqlite:///{db}",
+    ]
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     import socket
@@ -234,22 +253,7 @@ def main() -> int:
             if name.startswith("driftcar"):
                 port, admin = free_port(), free_port()
                 db = work / f"{port}.db"
-                cmd = [
-                    str(ROOT / ".venv/bin/driftcar"),
-                    "--log-level",
-                    "WARNING",
-                    "serve",
-                    "--upstream",
-                    f"http://127.0.0.1:{up_port}",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--admin-port",
-                    str(admin),
-                    "--database-url",
-                    f"sqlite:///{db}",
-                ]
+                cmd = [str(ROOT / ".venv/bin/driftcar"), *serve_args(up_port, port, admin, db)]
                 extra_env = {**extra_env, "DRIFTCAR_CAPTURE__SPOOL_DIR": str(work / f"spool-{port}")}
             url = f"http://127.0.0.1:{port}/predict"
             if cmd is None:

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.proxy import BODY, UPSTREAM_CODE, cpu_seconds, free_port, wait_port
+from bench.proxy import BODY, UPSTREAM_CODE, cpu_seconds, free_port, serve_args, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 IDLE_POLL = 0.25
@@ -137,21 +137,7 @@ def measure(args: argparse.Namespace, up_port: int, capture: bool, work: Path) -
     """Start driftcar, warm it up, measure the batches; per-request figures (µs or instructions)."""
     port, admin = free_port(), free_port()
     db = work / f"{port}.db"
-    serve = [
-        "--log-level",
-        "WARNING",
-        "serve",
-        "--upstream",
-        f"http://127.0.0.1:{up_port}",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--admin-port",
-        str(admin),
-        "--database-url",
-        f"sqlite:///{db}",
-    ]
+    serve = serve_args(up_port, port, admin, db)
     if args.profile:
         cmd = [sys.executable, "-c", PROFILE_CODE, f"{args.profile}.{'on' if capture else 'off'}", *serve]
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
@@ -72,21 +72,14 @@ class Claim:
     partner: StoredEvent | None = None
 
 
+def _values(event: StoredEvent) -> dict[str, Any]:
+    """The event's fields by name: its columns in `ingest_pending`."""
+    return {f.name: getattr(event, f.name) for f in fields(StoredEvent)}
+
+
 def _event(row: Any) -> StoredEvent:
-    return StoredEvent(
-        namespace=row.namespace,
-        service=row.service,
-        component=row.component,
-        event_id=row.event_id,
-        kind=row.kind,
-        source=row.source,
-        endpoint=row.endpoint,
-        time=row.time,
-        status=row.status,
-        content_type=row.content_type,
-        body=bytes(row.body),
-        received=row.received,
-    )
+    values = {f.name: getattr(row, f.name) for f in fields(StoredEvent)}
+    return StoredEvent(**{**values, "body": bytes(values["body"])})
 
 
 class PendingEventStore:
@@ -111,22 +104,7 @@ class PendingEventStore:
         )
         insert = (
             self._dialect.insert(t)
-            .values(
-                namespace=event.namespace,
-                service=event.service,
-                component=event.component,
-                event_id=event.event_id,
-                kind=event.kind,
-                source=event.source,
-                endpoint=event.endpoint,
-                time=event.time,
-                status=event.status,
-                content_type=event.content_type,
-                body=event.body,
-                received=event.received,
-                state="waiting",
-                done_at=None,
-            )
+            .values(**_values(event), state="waiting", done_at=None)
             .on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
             .returning(t.c.id)
         )

@@ -5,11 +5,14 @@ log line carrying that request's id."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import os
 import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -89,57 +92,73 @@ async def test_an_admin_failure_logs_the_request_id_the_response_carries(given: 
     assert doc["exc_info"].endswith("RuntimeError: bug")
 
 
-@pytest.mark.parametrize("how", ["option", "environment"])
-async def test_serve_logs_json_lines_with_the_failed_requests_id(how: str, tmp_path: Path) -> None:
-    port, admin_port = free_port(), free_port()
+@dataclass
+class Served:
+    """A `driftcar serve` process whose stderr is collected; `code` and `stderr` are set once it stopped."""
+
+    code: int | None = None
+    stderr: str = ""
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, level: str, port: int, admin_port: int, *extra: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Served]:
+    """`driftcar --log-level LEVEL serve` on 127.0.0.1 (its upstream: a port nothing listens on, so every proxied
+    request fails with 502) until the block ends, then SIGTERM."""
     args = [
         "--log-level",
-        "DEBUG",
+        level,
         "serve",
         "--upstream",
-        f"http://127.0.0.1:{free_port()}",  # nothing listens: every proxied request fails with 502
+        f"http://127.0.0.1:{free_port()}",
         "--host",
         "127.0.0.1",
-        "--port",
-        str(port),
-        "--admin-port",
-        str(admin_port),
-        "--database-url",
-        f"sqlite:///{tmp_path / 'driftcar.db'}",
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTCAR_")}
-    if how == "option":
-        args += ["--log-format", "json"]
-    else:
-        env["DRIFTCAR_LOG_FORMAT"] = "json"
+    args += ["--port", str(port), "--admin-port", str(admin_port)]
+    args += ["--database-url", f"sqlite:///{tmp_path / 'driftcar.db'}", *extra]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTCAR_")}
     proc = await asyncio.create_subprocess_exec(
         *DRIFTCAR,
         *args,
         cwd=tmp_path,
-        env=env,
+        env={**base, **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stderr is not None
     stderr = asyncio.create_task(proc.stderr.read())
+    served = Served()
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-            await wait_http(f"http://127.0.0.1:{admin_port}/healthz", proc)
-            headers = {"X-Request-ID": "json-log-1"}
-            async with http.post(f"http://127.0.0.1:{port}/predict", json={"x": 1}, headers=headers) as resp:
-                assert resp.status == 502
-                assert resp.headers["X-Request-ID"] == "json-log-1"
-            # The admin app answers with the id it logs under.
-            async with http.get(
-                f"http://127.0.0.1:{admin_port}/healthz", headers={"X-Request-ID": "adm-1"}
-            ) as resp:
-                assert resp.headers["X-Request-ID"] == "adm-1"
+        await wait_http(f"http://127.0.0.1:{admin_port}/healthz", proc)
+        yield served
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 60)
-        text = (await stderr).decode()
-    assert code == 0, text
+        served.code = await asyncio.wait_for(proc.wait(), 60)
+        served.stderr = (await stderr).decode()
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+async def test_serve_logs_json_lines_with_the_failed_requests_id(how: str, tmp_path: Path) -> None:
+    port, admin_port = free_port(), free_port()
+    option = ["--log-format", "json"] if how == "option" else []
+    env = {"DRIFTCAR_LOG_FORMAT": "json"} if how == "environment" else {}
+    async with (
+        serving(tmp_path, "DEBUG", port, admin_port, *option, env=env) as served,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+    ):
+        headers = {"X-Request-ID": "json-log-1"}
+        async with http.post(f"http://127.0.0.1:{port}/predict", json={"x": 1}, headers=headers) as resp:
+            assert resp.status == 502
+            assert resp.headers["X-Request-ID"] == "json-log-1"
+        # The admin app answers with the id it logs under.
+        async with http.get(
+            f"http://127.0.0.1:{admin_port}/healthz", headers={"X-Request-ID": "adm-1"}
+        ) as resp:
+            assert resp.headers["X-Request-ID"] == "adm-1"
+    text = served.stderr
+    assert served.code == 0, text
     lines = text.splitlines()
     docs = [json.loads(line) for line in lines]  # every line, or this fails naming the one that is not JSON
     assert all({"ts", "level", "logger", "message"} <= set(doc) for doc in docs)
@@ -168,40 +187,13 @@ async def test_malformed_admin_requests_are_400_without_an_error_or_traceback_in
 ) -> None:
     # aiohttp logs each at ERROR with a traceback: anyone reaching the admin port could fill the log.
     admin_port = free_port()
-    args = [
-        "--log-level",
-        level,
-        "serve",
-        "--upstream",
-        f"http://127.0.0.1:{free_port()}",
-        "--host",
-        "127.0.0.1",
-    ]
-    args += ["--port", str(free_port()), "--admin-port", str(admin_port)]
-    args += ["--database-url", f"sqlite:///{tmp_path / 'driftcar.db'}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTCAR_")}
-    proc = await asyncio.create_subprocess_exec(
-        *DRIFTCAR,
-        *args,
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    stderr = asyncio.create_task(proc.stderr.read())
-    try:
-        await wait_http(f"http://127.0.0.1:{admin_port}/healthz", proc)
+    async with serving(tmp_path, level, free_port(), admin_port) as served:
         for name, wire in MALFORMED.items():
             reply = await asyncio.to_thread(request, admin_port, wire)
             assert reply.status == 400, name
         assert (await asyncio.to_thread(get, admin_port, "/healthz")).status == 200
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 60)
-        text = (await stderr).decode()
-    assert code == 0, text
+    text = served.stderr
+    assert served.code == 0, text
     assert "Traceback" not in text and " ERROR " not in text, text[-3000:]
     refused = [line for line in text.splitlines() if "Error handling request" in line]
     if level == "DEBUG":  # one line each, at DEBUG, with the status and aiohttp's reason
